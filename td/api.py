@@ -1,0 +1,182 @@
+"""The HTTP API that Dispatch's Generic Workflow Plugin calls: POST starts, GET follows.
+
+Both `/workflow` and `/workflow/` are served without a redirect, because most clients turn a
+redirected POST into a GET. Every answer is JSON, errors included, and every error body carries
+`"artifacts": []`, since Dispatch reads that key from whatever JSON it gets.
+"""
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from td.config import Config
+from td.dispatch import (
+    InvalidRequest,
+    WorkflowInstanceStatus,
+    WorkflowInstanceUpdate,
+    converter,
+    parse_follow_request,
+    parse_start_request,
+)
+from td.instances import InstanceNotFound, Links, describe_instance, start_instance
+from td.temporal import TemporalConnection, TemporalUnavailable
+from td.workflows.base import WorkflowDefinition
+
+logger = logging.getLogger(__name__)
+
+# Dispatch's POST bodies are a few hundred bytes; anything near this limit is not from Dispatch.
+MAX_BODY_SIZE = 64 * 1024
+
+# Seconds a client should wait before it retries a request that got 503.
+RETRY_AFTER_SECONDS = 5
+
+CONFIG = web.AppKey("config", Config)
+CONNECTION = web.AppKey("connection", TemporalConnection)
+DEFINITIONS = web.AppKey("definitions", dict[str, WorkflowDefinition])
+LINKS = web.AppKey("links", Links)
+
+
+class UnknownWorkflow(Exception):
+    def __init__(self, workflow_id: str, known: list[str]) -> None:
+        super().__init__(
+            f"workflow_id {workflow_id!r} is not a workflow of td; use one of: {', '.join(known)}"
+        )
+
+
+def create_app(
+    config: Config,
+    connection: TemporalConnection,
+    definitions: dict[str, WorkflowDefinition],
+) -> web.Application:
+    """Build the aiohttp application that serves Dispatch's Generic Workflow API."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_SIZE)
+    app[CONFIG] = config
+    app[CONNECTION] = connection
+    app[DEFINITIONS] = definitions
+    app[LINKS] = Links(namespace=config.namespace, ui=config.ui)
+
+    for path in ("/workflow", "/workflow/"):
+        app.router.add_post(path, start_workflow)
+        app.router.add_get(path, follow_workflow)
+    return app
+
+
+async def start_workflow(request: web.Request) -> web.Response:
+    """Start the workflow instance that Dispatch's POST names, or report the one that exists."""
+    try:
+        body = await request.json(loads=_strict_json_loads)
+    except ValueError as error:
+        raise InvalidRequest("body", f"body is not valid JSON: {error}") from None
+
+    start = parse_start_request(body)
+    definition = _definition(request.app, start.workflow_id)
+    params, ignored = definition.validate_params(start.params)
+    if ignored:
+        logger.warning(
+            "Workflow %s instance %d: ignoring params that %s does not declare: %s",
+            definition.id,
+            start.instance_id,
+            definition.id,
+            ", ".join(ignored),
+        )
+
+    config = request.app[CONFIG]
+    update, started = await start_instance(
+        request.app[CONNECTION].client,
+        definition,
+        start,
+        params,
+        task_queue=config.queue,
+        step_delay=config.step_delay,
+        links=request.app[LINKS],
+    )
+    return _json_response(update, status=201 if started else 200)
+
+
+async def follow_workflow(request: web.Request) -> web.Response:
+    """Answer Dispatch's poll with the current state of one workflow instance."""
+    query = {key: request.query.getall(key) for key in request.query.keys()}
+    follow = parse_follow_request(query)
+    definition = _definition(request.app, follow.workflow_id)
+    update = await describe_instance(
+        request.app[CONNECTION].client, definition, follow.instance_id, request.app[LINKS]
+    )
+    return _json_response(update)
+
+
+def _definition(app: web.Application, workflow_id: str) -> WorkflowDefinition:
+    definitions = app[DEFINITIONS]
+    if workflow_id not in definitions:
+        raise UnknownWorkflow(workflow_id, sorted(definitions))
+    return definitions[workflow_id]
+
+
+def _strict_json_loads(text: str) -> Any:
+    # Python's json accepts NaN and Infinity, which no JSON parser elsewhere does.
+    def reject_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON")
+
+    return json.loads(text, parse_constant=reject_constant)
+
+
+def _json_response(update: WorkflowInstanceUpdate, status: int = 200) -> web.Response:
+    return web.json_response(converter.unstructure(update), status=status)
+
+
+def _error_response(
+    status: int,
+    message: str,
+    *,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> web.Response:
+    body: dict[str, Any] = {"error": message, "artifacts": []}
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    return web.json_response(body, status=status, headers=headers)
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Turn every failure into a JSON answer that Dispatch can act on."""
+    try:
+        return await handler(request)
+    except InvalidRequest as error:
+        return _error_response(400, error.message, field=error.field)
+    except UnknownWorkflow as error:
+        # A GET for a workflow td does not serve can never succeed: `Failed` stops the polling.
+        extra = {"status": WorkflowInstanceStatus.FAILED.value} if request.method == "GET" else {}
+        return _error_response(404, str(error), field="workflow_id", **extra)
+    except InstanceNotFound as error:
+        return _instance_not_found(error)
+    except TemporalUnavailable as error:
+        return _error_response(503, str(error), headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+        message = f"{request.method} {request.path}: {error.reason}"
+        return _error_response(error.status, message, headers=headers)
+    except Exception:
+        logger.exception("Request %s %s failed", request.method, request.path_qs)
+        return _error_response(500, "internal error in td; see its log for the cause")
+
+
+def _instance_not_found(error: InstanceNotFound) -> web.Response:
+    # The body is a whole WorkflowInstanceUpdate with `Failed`, so Dispatch records the failure
+    # and stops polling instead of asking every 30 seconds forever.
+    body = {
+        "status": WorkflowInstanceStatus.FAILED.value,
+        "artifacts": [],
+        "resource_id": error.workflow_id,
+        "error": str(error),
+        "field": "workflow_instance_id",
+    }
+    return web.json_response(body, status=404)

@@ -1,0 +1,167 @@
+"""td's command line: Go-style flags, each also read from the environment as TD_<NAME>."""
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from td import __version__
+from td.config import Config, parse_base_url, parse_host_port
+from td.devserver import DevServerError
+from td.duration import format_duration, parse_duration
+from td.flags import Flag, FlagError, HelpRequested, format_usage, parse_flags
+
+DEFAULTS = Config()
+
+
+def _parse_api(text: str) -> tuple[str, int] | None:
+    return parse_host_port(text) if text else None
+
+
+def _parse_step_delay(text: str):
+    delay = parse_duration(text)
+    if delay.total_seconds() < 0:
+        raise ValueError("the step delay cannot be negative")
+    return delay
+
+
+def _parse_address(text: str) -> str:
+    parse_host_port(text)
+    return text
+
+
+FLAGS = (
+    Flag(
+        "api",
+        "host:port of the HTTP API; :8888 listens on every interface, an empty value runs no API",
+        default="localhost:8888",
+        parse=_parse_api,
+        placeholder="host:port",
+    ),
+    Flag(
+        "temporal",
+        "host:port of the Temporal frontend",
+        default=DEFAULTS.temporal,
+        parse=_parse_address,
+        placeholder="host:port",
+        fallback_env=("TEMPORAL_ADDRESS",),
+    ),
+    Flag(
+        "namespace",
+        "Temporal namespace",
+        default=DEFAULTS.namespace,
+        placeholder="name",
+        fallback_env=("TEMPORAL_NAMESPACE",),
+    ),
+    Flag("queue", "Temporal task queue", default=DEFAULTS.queue, placeholder="name"),
+    Flag(
+        "worker",
+        "run the Temporal worker in this process; -worker=false runs the API alone",
+        default="true",
+        is_bool=True,
+    ),
+    Flag(
+        "step-delay",
+        "pause before each step of a workflow, as a Go duration: 300ms, 1.5s, 2m",
+        default=format_duration(DEFAULTS.step_delay),
+        parse=_parse_step_delay,
+        placeholder="duration",
+    ),
+    Flag(
+        "dev",
+        "start a local Temporal dev server (the temporal CLI) and use it",
+        default="false",
+        is_bool=True,
+    ),
+    Flag(
+        "ui",
+        "base URL of the Temporal Web UI, to link each workflow instance to its execution",
+        default="",
+        placeholder="URL",
+    ),
+    Flag("dog-api", "base URL of the dog.ceo API", default=DEFAULTS.dog_api, placeholder="URL"),
+    Flag(
+        "unsplash-api",
+        "base URL of the Unsplash API",
+        default=DEFAULTS.unsplash_api,
+        placeholder="URL",
+    ),
+    Flag("version", "print the version and exit", default="false", is_bool=True),
+)
+
+ENVIRONMENT_HELP = """
+Environment:
+  UNSPLASH_ACCESS_KEY  Unsplash API access key, needed by random_unsplash
+"""
+
+
+def build_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | None:
+    """Build the Config from the arguments and the environment; None means print the version.
+
+    Raises FlagError or HelpRequested.
+    """
+    result = parse_flags(FLAGS, argv, environ)
+    if result.args:
+        raise FlagError(f"unexpected argument: {result.args[0]}")
+    values = result.values
+    if values["version"]:
+        return None
+
+    urls = {}
+    for name in ("ui", "dog-api", "unsplash-api"):
+        if values[name]:
+            try:
+                urls[name] = parse_base_url(values[name])
+            except ValueError as error:
+                raise FlagError(f"invalid value for -{name}: {error}") from None
+        else:
+            urls[name] = None
+    if urls["dog-api"] is None or urls["unsplash-api"] is None:
+        raise FlagError("-dog-api and -unsplash-api cannot be empty")
+
+    return Config(
+        api=values["api"],
+        temporal=values["temporal"],
+        namespace=values["namespace"],
+        queue=values["queue"],
+        worker=values["worker"],
+        step_delay=values["step-delay"],
+        dev=values["dev"],
+        ui=urls["ui"],
+        dog_api=urls["dog-api"],
+        unsplash_api=urls["unsplash-api"],
+        unsplash_access_key=environ.get("UNSPLASH_ACCESS_KEY") or None,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run td with `argv` (default: sys.argv[1:]) and return the exit code."""
+    arguments = sys.argv[1:] if argv is None else argv
+    usage = format_usage("td", FLAGS) + ENVIRONMENT_HELP
+    try:
+        config = build_config(arguments, os.environ)
+    except HelpRequested:
+        sys.stdout.write(usage)
+        return 0
+    except FlagError as error:
+        sys.stderr.write(f"td: {error}\n{usage}")
+        return 2
+    if config is None:
+        print(f"td {__version__}")
+        return 0
+
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from td.server import serve
+
+    try:
+        return asyncio.run(serve(config))
+    except DevServerError as error:
+        logging.getLogger("td").error("td -dev failed: %s", error)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,47 @@
+"""td's settings, read from flags and the environment by td.cli."""
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import attrs
+
+
+@attrs.frozen
+class Config:
+    """Everything a td process needs to serve the API and run the worker."""
+
+    # (host, port) of the HTTP API, or None for no API. An empty host listens on every interface.
+    api: tuple[str, int] | None = ("localhost", 8888)
+    temporal: str = "localhost:7233"
+    namespace: str = "default"
+    queue: str = "dispatch"
+    worker: bool = True
+    step_delay: timedelta = timedelta(seconds=15)
+    dev: bool = False
+    # Base URL of the Temporal Web UI, for links from Dispatch to each execution.
+    ui: str | None = None
+    dog_api: str = "https://dog.ceo/api"
+    unsplash_api: str = "https://api.unsplash.com"
+    unsplash_access_key: str | None = attrs.field(default=None, repr=False)
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """Parse `host:port`, `:port` (every interface) or `[::1]:port`; raise ValueError otherwise."""
+    host, colon, port_text = text.rpartition(":")
+    if not colon:
+        raise ValueError(f"invalid address {text!r}: expected host:port, for example :8888")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"invalid address {text!r}: put an IPv6 host in brackets, [::1]:8888")
+    if not port_text.isascii() or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"invalid port {port_text!r} in {text!r}: expected 0 to 65535")
+    return host, int(port_text)
+
+
+def parse_base_url(text: str) -> str:
+    """Check that `text` is an http(s) URL and drop its trailing slash; raise ValueError if not."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"invalid URL {text!r}: expected http:// or https:// and a host")
+    return text.rstrip("/")

@@ -1,0 +1,53 @@
+"""A Temporal data converter that carries attrs classes as JSON, converted by cattrs.
+
+Temporal's default converter knows dataclasses and pydantic models but not attrs classes,
+so workflow and activity inputs and results would otherwise arrive as plain dicts.
+"""
+
+import dataclasses
+from typing import Any
+
+import attrs
+from temporalio.converter import (
+    AdvancedJSONEncoder,
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+    JSONTypeConverter,
+)
+
+from td.dispatch import converter as cattrs_converter
+
+
+class _AttrsJSONEncoder(AdvancedJSONEncoder):
+    def default(self, o: Any) -> Any:
+        if attrs.has(type(o)):
+            return cattrs_converter.unstructure(o)
+        return super().default(o)
+
+
+class _AttrsTypeConverter(JSONTypeConverter):
+    def to_typed_value(self, hint: type, value: Any) -> Any:
+        if isinstance(hint, type) and attrs.has(hint):
+            return cattrs_converter.structure(value, hint)
+        return JSONTypeConverter.Unhandled
+
+
+class _PayloadConverter(CompositePayloadConverter):
+    def __init__(self) -> None:
+        json_converter = JSONPlainPayloadConverter(
+            encoder=_AttrsJSONEncoder,
+            custom_type_converters=[_AttrsTypeConverter()],
+        )
+        super().__init__(
+            *(
+                json_converter if isinstance(c, JSONPlainPayloadConverter) else c
+                for c in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
+
+
+data_converter = dataclasses.replace(
+    DataConverter.default, payload_converter_class=_PayloadConverter
+)

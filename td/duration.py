@@ -1,0 +1,65 @@
+"""Go's duration syntax (`300ms`, `1.5s`, `1h30m`), which td's flags keep from the Go tool."""
+
+import re
+from datetime import timedelta
+
+_UNIT_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+_TERM = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a Go duration such as `15s`, `1.5s` or `2m30s`; raise ValueError if it is not one.
+
+    As in Go, a bare `0` is allowed, every other number needs a unit, and a leading `+` or `-`
+    sets the sign.
+    """
+    body = text.strip()
+    sign = 1.0
+    if body[:1] in "+-" and body:
+        sign = -1.0 if body[0] == "-" else 1.0
+        body = body[1:]
+    if body == "0":
+        return timedelta(0)
+    if not body:
+        raise ValueError(f"invalid duration {text!r}")
+
+    seconds = 0.0
+    position = 0
+    while position < len(body):
+        match = _TERM.match(body, position)
+        if match is None:
+            raise ValueError(
+                f"invalid duration {text!r}: expected a number and a unit (ns, us, ms, s, m, h)"
+            )
+        seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    return timedelta(seconds=sign * seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """Format a duration the way Go prints one (`15s`, `1m30s`, `300ms`), for help text and logs."""
+    total = value.total_seconds()
+    if total == 0:
+        return "0s"
+    sign = "-" if total < 0 else ""
+    total = abs(total)
+    if total < 1:
+        return f"{sign}{total * 1000:g}ms"
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = ""
+    if hours:
+        text += f"{int(hours)}h"
+    if hours or minutes:
+        text += f"{int(minutes)}m"
+    text += f"{seconds:g}s"
+    return sign + text

@@ -1,0 +1,136 @@
+"""Run td: the HTTP API and the Temporal worker in one process, until SIGINT or SIGTERM."""
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import attrs
+from aiohttp import web
+
+from td.api import create_app
+from td.config import Config
+from td.devserver import DevServer
+from td.temporal import TemporalConnection
+from td.worker import create_http_session, create_worker
+from td.workflows import load_definitions
+from td.workflows.base import WorkflowDefinition
+from td.workflows.random_unsplash import ACCESS_KEY_VARIABLE
+
+logger = logging.getLogger(__name__)
+
+# In-flight HTTP requests get this long to finish when td stops.
+API_SHUTDOWN_TIMEOUT = 5.0
+
+ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs'
+
+
+async def serve(config: Config) -> int:
+    """Serve until SIGINT or SIGTERM, then stop gracefully; return the exit code."""
+    definitions = load_definitions()
+    dev_server: DevServer | None = None
+    if config.dev:
+        host, _, port = config.temporal.rpartition(":")
+        dev_server = DevServer(host, int(port), config.namespace)
+        await dev_server.start()
+        config = attrs.evolve(config, temporal=dev_server.target, ui=config.ui or dev_server.ui_url)
+
+    try:
+        return await _serve(config, definitions)
+    finally:
+        if dev_server is not None:
+            await dev_server.stop()
+
+
+async def _serve(config: Config, definitions: dict[str, WorkflowDefinition]) -> int:
+    stop = asyncio.Event()
+    _install_signal_handlers(stop)
+    _warn_about_config(config)
+
+    connection = TemporalConnection(config.temporal, config.namespace)
+    connect_task = asyncio.create_task(connection.connect(), name="temporal-connect")
+
+    runner: web.AppRunner | None = None
+    if config.api is not None:
+        runner = web.AppRunner(
+            create_app(config, connection, definitions),
+            access_log_format=ACCESS_LOG_FORMAT,
+            shutdown_timeout=API_SHUTDOWN_TIMEOUT,
+        )
+        await runner.setup()
+        host, port = config.api
+        try:
+            await web.TCPSite(runner, host or None, port).start()
+        except OSError as error:
+            logger.error("Cannot listen on %s:%d: %s", host, port, error)
+            await runner.cleanup()
+            connect_task.cancel()
+            return 1
+        logger.info("API listening on http://%s:%d/workflow", host or "0.0.0.0", port)
+
+    worker_task: asyncio.Task[None] | None = None
+    if config.worker:
+        worker_task = asyncio.create_task(
+            _run_worker(connection, config, definitions), name="temporal-worker"
+        )
+        worker_task.add_done_callback(lambda _: stop.set())
+
+    await stop.wait()
+    logger.info("Stopping td")
+
+    exit_code = 0
+    if runner is not None:
+        await runner.cleanup()
+    connect_task.cancel()
+    if worker_task is not None:
+        if worker_task.done():
+            exit_code = 1 if worker_task.exception() else 0
+        else:
+            worker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker_task
+    logger.info("td stopped")
+    return exit_code
+
+
+async def _run_worker(
+    connection: TemporalConnection,
+    config: Config,
+    definitions: dict[str, WorkflowDefinition],
+) -> None:
+    client = await connection.wait_connected()
+    async with create_http_session() as session:
+        worker = create_worker(client, config, definitions, session)
+        logger.info(
+            "Worker polling task queue %s for %s", config.queue, ", ".join(sorted(definitions))
+        )
+        try:
+            # Cancelling run() shuts the worker down gracefully: it stops polling and gives
+            # running activities time to finish.
+            await worker.run()
+        except asyncio.CancelledError:
+            logger.info("Worker stopped")
+            raise
+        except Exception:
+            logger.exception("The worker failed, so td stops")
+            raise
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signal_number, stop.set)
+        except NotImplementedError:
+            # Windows event loops have no add_signal_handler; Ctrl+C arrives as SIGINT here.
+            signal.signal(signal_number, lambda *_: loop.call_soon_threadsafe(stop.set))
+
+
+def _warn_about_config(config: Config) -> None:
+    if config.worker and not config.unsplash_access_key:
+        logger.warning(
+            "%s is not set, so random_unsplash fails; set it to an Unsplash API access key",
+            ACCESS_KEY_VARIABLE,
+        )
+    if config.api is None and not config.worker:
+        logger.warning("Neither the API nor the worker runs: set -api or -worker")

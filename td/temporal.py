@@ -1,0 +1,79 @@
+"""The Temporal client connection, made in the background and retried until Temporal answers.
+
+td starts and serves its API while Temporal is down: requests get 503 until the connection is
+up, and nobody has to restart td once Temporal is back.
+"""
+
+import asyncio
+import logging
+
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from td.converter import data_converter
+
+logger = logging.getLogger(__name__)
+
+INITIAL_BACKOFF = 1.0
+MAX_BACKOFF = 30.0
+
+
+class TemporalUnavailable(Exception):
+    """Temporal cannot be reached now; the request may be retried later."""
+
+
+class TemporalConnection:
+    """A Temporal client that connects in the background, with backoff between attempts."""
+
+    def __init__(self, target: str, namespace: str) -> None:
+        self.target = target
+        self.namespace = namespace
+        self._client: Client | None = None
+        self._connected = asyncio.Event()
+
+    @property
+    def client(self) -> Client:
+        """The connected client; raises TemporalUnavailable before the first connection."""
+        if self._client is None:
+            raise TemporalUnavailable(f"not connected to Temporal at {self.target} yet")
+        return self._client
+
+    async def wait_connected(self) -> Client:
+        """Wait until connect() has succeeded and return the client."""
+        await self._connected.wait()
+        return self.client
+
+    async def connect(self) -> Client:
+        """Connect, retrying with backoff from 1 s to 30 s until Temporal answers."""
+        backoff = INITIAL_BACKOFF
+        attempt = 1
+        while True:
+            try:
+                client = await Client.connect(
+                    self.target, namespace=self.namespace, data_converter=data_converter
+                )
+                # Connecting checks the server but not the namespace, so check it here: a
+                # missing namespace would otherwise make every workflow look not found.
+                await client.workflow_service.describe_namespace(
+                    DescribeNamespaceRequest(namespace=self.namespace)
+                )
+            except (RuntimeError, RPCError) as error:
+                logger.warning(
+                    "Connecting to Temporal at %s (namespace %s) failed, attempt %d, "
+                    "retrying in %.0f s: %s",
+                    self.target,
+                    self.namespace,
+                    attempt,
+                    backoff,
+                    error,
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                attempt += 1
+                continue
+
+            logger.info("Connected to Temporal at %s, namespace %s", self.target, self.namespace)
+            self._client = client
+            self._connected.set()
+            return client

@@ -1,0 +1,88 @@
+"""The HTTP call that activities make to an upstream picture API, with Temporal's retry rules.
+
+A timeout, a refused connection, 429 and 5xx raise a retryable ApplicationError, so Temporal
+retries the activity with backoff; the caller decides what every other status means.
+"""
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+# A Retry-After longer than this is cut down: the activity's own timeout bounds the wait anyway.
+MAX_RETRY_AFTER = timedelta(seconds=60)
+
+# The error type of a fault worth retrying; every other error an activity raises is final.
+RETRYABLE = "UpstreamUnavailable"
+
+
+async def get_json(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    service: str,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, Any]:
+    """GET `url` and return the status and the decoded JSON body.
+
+    Raises a retryable ApplicationError on a network fault, a timeout, 429 or 5xx, or a body
+    that is not JSON.
+    """
+    attempt = activity.info().attempt
+    try:
+        async with session.get(url, params=params, headers=headers) as response:
+            status = response.status
+            retry_after = response.headers.get("Retry-After")
+            body = await response.read()
+    except (aiohttp.ClientError, TimeoutError) as error:
+        reason = str(error) or type(error).__name__
+        activity.logger.warning("%s request failed (attempt %d): %s", service, attempt, reason)
+        raise ApplicationError(f"{service} request failed: {reason}", type=RETRYABLE) from error
+
+    if status == 429 or status >= 500:
+        delay = _parse_retry_after(retry_after)
+        activity.logger.warning(
+            "%s answered HTTP %d (attempt %d), retry after %s",
+            service,
+            status,
+            attempt,
+            delay or "backoff",
+        )
+        raise ApplicationError(
+            f"{service} answered HTTP {status}", type=RETRYABLE, next_retry_delay=delay
+        )
+
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        activity.logger.warning("%s answered HTTP %d with a body that is not JSON", service, status)
+        raise ApplicationError(
+            f"{service} answered HTTP {status} with a body that is not JSON", type=RETRYABLE
+        ) from None
+
+
+def _parse_retry_after(value: str | None) -> timedelta | None:
+    """Parse Retry-After, given in seconds or as an HTTP date, and cap it at MAX_RETRY_AFTER."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        delay = timedelta(seconds=int(value))
+    else:
+        try:
+            delay = parsedate_to_datetime(value) - datetime.now(UTC)
+        except (TypeError, ValueError):
+            return None
+    return max(timedelta(0), min(delay, MAX_RETRY_AFTER))
+
+
+def final_error(message: str, error_type: str) -> ApplicationError:
+    """Return an error that fails the activity at once, with no retry."""
+    activity.logger.error(message)
+    return ApplicationError(message, type=error_type, non_retryable=True)
