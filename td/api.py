@@ -127,7 +127,7 @@ def _json_response(update: WorkflowInstanceUpdate, status: int = 200) -> web.Res
 
 
 def _error_response(
-    status: int,
+    http_status: int,
     message: str,
     *,
     field: str | None = None,
@@ -138,7 +138,7 @@ def _error_response(
     if field is not None:
         body["field"] = field
     body.update(extra)
-    return web.json_response(body, status=status, headers=headers)
+    return web.json_response(body, status=http_status, headers=headers)
 
 
 @web.middleware

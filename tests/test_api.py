@@ -1,0 +1,520 @@
+"""The HTTP API against a real Temporal dev server, with the worker running in the test."""
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+
+import attrs
+import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient, TestServer
+from temporalio.client import Client
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from td.api import create_app
+from td.config import Config
+from td.temporal import TemporalConnection
+from td.worker import create_http_session, create_worker
+from td.workflows import load_definitions
+from tests import upstreams
+from tests.dispatch_rules import check_answer, check_progression
+
+DEFINITIONS = load_definitions()
+STEP_DELAY = timedelta(milliseconds=200)
+
+# Makes each test's instance ids differ from every other test's and run's.
+_next_id = iter(range(uuid.uuid4().int % 1_000_000 * 1000 + 1, 2**31))
+
+
+def new_instance_id() -> int:
+    return next(_next_id)
+
+
+@attrs.define
+class Api:
+    """A td API under test and the Temporal client behind it."""
+
+    http: TestClient
+    temporal: Client
+    config: Config
+
+    async def post(self, workflow_id: str, params: dict) -> tuple[int, dict]:
+        response = await self.http.post(
+            "/workflow/", json={"workflow_id": workflow_id, "params": params}
+        )
+        return response.status, await json_body(response)
+
+    async def get(self, query: str, path: str = "/workflow/") -> tuple[int, dict]:
+        response = await self.http.get(f"{path}?{query}")
+        return response.status, await json_body(response)
+
+    async def follow(self, query: str, until: tuple[str, ...] = ("Completed", "Failed")) -> list:
+        """Poll as Dispatch does, only faster; return every answer up to a final one."""
+        answers = []
+        for _ in range(300):
+            status, body = await self.get(query)
+            assert status == 200, body
+            check_answer(body)
+            answers.append(body)
+            if body["status"] in until:
+                return answers
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no final status for {query}: {answers[-1]}")
+
+
+async def json_body(response: ClientResponse) -> dict:
+    assert response.content_type == "application/json", await response.text()
+    return await response.json()
+
+
+def make_api_factory(
+    env: WorkflowEnvironment, dog: upstreams.StandIn, unsplash: upstreams.StandIn
+) -> Callable[..., Awaitable[Api]]:
+    target = env.client.service_client.config.target_host
+    cleanups: list[Callable[[], Awaitable[None]]] = []
+
+    async def make(*, worker: bool = True, connect: bool = True, **overrides) -> Api:
+        config = Config(
+            temporal=target,
+            queue=f"test-{uuid.uuid4()}",
+            step_delay=STEP_DELAY,
+            dog_api=dog.base_url,
+            unsplash_api=unsplash.base_url,
+            unsplash_access_key=upstreams.UNSPLASH_KEY,
+        )
+        config = attrs.evolve(config, **overrides)
+        connection = TemporalConnection(config.temporal, config.namespace)
+        if connect:
+            await connection.connect()
+        http = TestClient(TestServer(create_app(config, connection, DEFINITIONS)))
+        await http.start_server()
+        cleanups.append(http.close)
+        if worker:
+            session = create_http_session()
+            running = create_worker(env.client, config, DEFINITIONS, session)
+            task = asyncio.create_task(running.run())
+
+            async def stop_worker() -> None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                await session.close()
+
+            cleanups.append(stop_worker)
+        return Api(http=http, temporal=env.client, config=config)
+
+    make.cleanups = cleanups  # type: ignore[attr-defined]
+    return make
+
+
+@pytest.fixture
+async def make_api(dev_env, dog_api, unsplash_api) -> AsyncIterator[Callable[..., Awaitable[Api]]]:
+    make = make_api_factory(dev_env, dog_api, unsplash_api)
+    yield make
+    for cleanup in reversed(make.cleanups):
+        await cleanup()
+
+
+@pytest.fixture
+async def api(make_api) -> Api:
+    return await make_api()
+
+
+def start_params(generation: str, instance_id: int, **user: str) -> dict:
+    if generation == "2021":
+        return {
+            "incident_id": 32,
+            "incident_name": "dispatch-default-default-32",
+            "instance_id": instance_id,
+            **user,
+        }
+    return {
+        "externalRef": "https://dispatch.example/default/incidents/"
+        "dispatch-default-default-32?project=default",
+        "workflowInstanceId": str(instance_id) if generation == "2022-string" else instance_id,
+        **user,
+    }
+
+
+def follow_query(generation: str, workflow_id: str, instance_id: int) -> str:
+    if generation == "2021":
+        return (
+            f"workflow_id={workflow_id}&workflow_instance_id={instance_id}"
+            "&incident_id=32&incident_name=dispatch-default-default-32"
+        )
+    if generation == "2022":
+        return (
+            f"workflow_id={workflow_id}&workflow_instance_id={instance_id}"
+            f"&tags=workflowInstanceId:{instance_id}"
+        )
+    return (
+        f"workflow_id={workflow_id}&tags=workflowId:{workflow_id}"
+        f"&tags=workflowInstanceId:{instance_id}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("start_shape", "follow_shape"),
+    [("2021", "2021"), ("2022", "2022"), ("2022-string", "2023"), ("2022", "2023")],
+)
+@pytest.mark.parametrize(
+    ("workflow_id", "user_params", "label"),
+    [("random_dog", {"breed": "hound"}, "Dog"), ("random_unsplash", {"term": "love"}, "Photo")],
+)
+async def test_dispatch_generations_complete(
+    api, start_shape, follow_shape, workflow_id, user_params, label
+):
+    instance_id = new_instance_id()
+
+    status, created = await api.post(
+        workflow_id, start_params(start_shape, instance_id, **user_params)
+    )
+
+    assert status == 201
+    check_answer(created)
+    assert created["status"] == "Created"
+    assert created["resource_id"] == f"{workflow_id}-{instance_id}"
+    answers = await api.follow(follow_query(follow_shape, workflow_id, instance_id))
+    final = answers[-1]
+    assert final["status"] == "Completed"
+    assert [artifact["name"] for artifact in final["artifacts"]] == [f"{label} 1", f"{label} 2"]
+    assert final["resource_id"] == created["resource_id"]
+    check_progression([created["status"], *(answer["status"] for answer in answers)])
+
+
+async def test_artifacts_stable_across_polls(api):
+    instance_id = new_instance_id()
+    await api.post("random_dog", start_params("2022", instance_id))
+    query = follow_query("2023", "random_dog", instance_id)
+
+    answers = await api.follow(query)
+    _, again = await api.get(query)
+
+    seen: dict[str, dict] = {}
+    for answer in [*answers, again]:
+        for artifact in answer["artifacts"]:
+            seen.setdefault(artifact["resource_id"], artifact)
+            assert seen[artifact["resource_id"]] == artifact
+    assert again == answers[-1]
+    assert len(seen) == 2
+
+
+async def test_external_ref_kept_in_memo(api):
+    instance_id = new_instance_id()
+    params = start_params("2022", instance_id)
+
+    await api.post("random_dog", params)
+
+    handle = api.temporal.get_workflow_handle(f"random_dog-{instance_id}")
+    description = await handle.describe()
+    assert await description.memo_value("externalRef") == params["externalRef"]
+
+
+async def test_legacy_incident_kept_in_memo(api):
+    instance_id = new_instance_id()
+
+    await api.post("random_dog", start_params("2021", instance_id))
+
+    handle = api.temporal.get_workflow_handle(f"random_dog-{instance_id}")
+    description = await handle.describe()
+    assert await description.memo_value("incident_id") == 32
+    assert await description.memo_value("incident_name") == "dispatch-default-default-32"
+
+
+async def test_repeated_post_starts_once(api):
+    instance_id = new_instance_id()
+    params = start_params("2022", instance_id)
+
+    first_status, first = await api.post("random_dog", params)
+    second_status, second = await api.post("random_dog", params)
+
+    assert first_status == 201
+    assert second_status == 200
+    check_answer(second)
+    assert second["weblink"] == first["weblink"]
+    assert second["resource_id"] == first["resource_id"]
+
+
+async def test_concurrent_posts_start_once(api):
+    instance_id = new_instance_id()
+    params = start_params("2022", instance_id)
+
+    results = await asyncio.gather(*(api.post("random_dog", params) for _ in range(10)))
+
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200] * 9 + [201]
+    assert len({body["weblink"] for _, body in results}) == 1
+
+
+async def test_post_after_completion_reports_it(api):
+    instance_id = new_instance_id()
+    params = start_params("2022", instance_id)
+    await api.post("random_dog", params)
+    await api.follow(follow_query("2023", "random_dog", instance_id))
+
+    status, body = await api.post("random_dog", params)
+
+    assert status == 200
+    assert body["status"] == "Completed"
+    assert len(body["artifacts"]) == 2
+
+
+async def test_failed_instance_answers_failed(api):
+    instance_id = new_instance_id()
+    await api.post("random_dog", start_params("2022", instance_id, breed="wolf"))
+
+    answers = await api.follow(follow_query("2023", "random_dog", instance_id))
+
+    assert answers[-1]["status"] == "Failed"
+    assert "breed 'wolf' not found" in answers[-1]["error"]
+
+
+async def test_terminated_instance_answers_failed(api):
+    instance_id = new_instance_id()
+    await api.post("random_dog", start_params("2022", instance_id))
+    handle = api.temporal.get_workflow_handle(f"random_dog-{instance_id}")
+
+    await handle.terminate(reason="stopped by an operator")
+    status, body = await api.get(follow_query("2023", "random_dog", instance_id))
+
+    assert status == 200
+    check_answer(body)
+    assert body["status"] == "Failed"
+    assert "stopped by an operator" in body["error"]
+
+
+async def test_unknown_instance_answers_failed_404(api):
+    status, body = await api.get(follow_query("2023", "random_dog", new_instance_id()))
+
+    assert status == 404
+    check_answer(body, complete=False)
+    assert body["status"] == "Failed"
+    assert body["artifacts"] == []
+    assert "error" in body
+
+
+async def test_unknown_workflow_get_answers_404(api):
+    status, body = await api.get("workflow_id=random_cat&tags=workflowInstanceId:5")
+
+    assert status == 404
+    check_answer(body, complete=False)
+    assert body["status"] == "Failed"
+    assert "random_cat" in body["error"]
+    assert body["field"] == "workflow_id"
+
+
+async def test_unknown_workflow_post_answers_404(api):
+    instance_id = new_instance_id()
+
+    status, body = await api.post("random_cat", start_params("2022", instance_id))
+
+    assert status == 404
+    assert "random_cat" in body["error"]
+    assert body["artifacts"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ("{", "body"),
+        ("[1, 2]", "body"),
+        ('"text"', "body"),
+        ('{"workflow_id": "random_dog", "params": {"workflowInstanceId": NaN}}', "body"),
+        ('{"params": {"workflowInstanceId": 1}}', "workflow_id"),
+        ('{"workflow_id": 7, "params": {"workflowInstanceId": 1}}', "workflow_id"),
+        ('{"workflow_id": "random_dog"}', "params"),
+        ('{"workflow_id": "random_dog", "params": []}', "params"),
+        ('{"workflow_id": "random_dog", "params": {}}', "params.workflowInstanceId"),
+        (
+            '{"workflow_id": "random_dog", "params": {"workflowInstanceId": "4x"}}',
+            "params.workflowInstanceId",
+        ),
+        (
+            '{"workflow_id": "random_dog", "params": {"workflowInstanceId": -4}}',
+            "params.workflowInstanceId",
+        ),
+        (
+            '{"workflow_id": "random_dog", "params": {"workflowInstanceId": 1.5}}',
+            "params.workflowInstanceId",
+        ),
+        (
+            '{"workflow_id": "random_dog", "params": {"workflowInstanceId": 9, "breed": 5}}',
+            "params.breed",
+        ),
+        (
+            '{"workflow_id": "random_dog", "params": {"workflowInstanceId": 9, "breed": "../x"}}',
+            "params.breed",
+        ),
+        (
+            '{"workflow_id": "random_unsplash", "params": {"workflowInstanceId": 9, "term": [1]}}',
+            "params.term",
+        ),
+    ],
+)
+async def test_bad_post_answers_400(api, body, field):
+    response = await api.http.post("/workflow", data=body)
+
+    answer = await json_body(response)
+    assert response.status == 400
+    assert answer["field"] == field
+    assert answer["artifacts"] == []
+    assert answer["error"]
+
+
+async def test_rejected_post_starts_nothing(api):
+    instance_id = new_instance_id()
+
+    status, _ = await api.post("random_dog", start_params("2022", instance_id, breed="Not A Breed"))
+
+    assert status == 400
+    handle = api.temporal.get_workflow_handle(f"random_dog-{instance_id}")
+    with pytest.raises(RPCError):
+        await handle.describe()
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("tags=workflowInstanceId:5", "workflow_id"),
+        ("workflow_id=random_dog", "workflow_instance_id"),
+        ("workflow_id=random_dog&workflow_instance_id=abc", "workflow_instance_id"),
+        ("workflow_id=random_dog&tags=workflowInstanceId:", "workflow_instance_id"),
+        (
+            "workflow_id=random_dog&workflow_instance_id=5&tags=workflowInstanceId:6",
+            "workflow_instance_id",
+        ),
+        (
+            "workflow_id=random_dog&tags=workflowId:random_unsplash&tags=workflowInstanceId:5",
+            "workflow_id",
+        ),
+    ],
+)
+async def test_bad_get_answers_400(api, query, field):
+    status, body = await api.get(query)
+
+    assert status == 400
+    check_answer(body, complete=False)
+    assert body["field"] == field
+
+
+async def test_unknown_params_are_ignored(api):
+    instance_id = new_instance_id()
+
+    status, _ = await api.post(
+        "random_dog", start_params("2022", instance_id, colour="brown", breed="")
+    )
+
+    assert status == 201
+    answers = await api.follow(follow_query("2023", "random_dog", instance_id))
+    assert answers[-1]["status"] == "Completed"
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+async def test_other_methods_answer_405(api, method):
+    response = await api.http.request(method, "/workflow/")
+
+    body = await json_body(response)
+    assert response.status == 405
+    assert "GET" in response.headers["Allow"]
+    assert "POST" in response.headers["Allow"]
+    assert body["artifacts"] == []
+
+
+async def test_both_paths_without_redirect(api):
+    for path in ("/workflow", "/workflow/"):
+        response = await api.http.post(
+            path,
+            json={"workflow_id": "random_dog", "params": {"workflowInstanceId": new_instance_id()}},
+            allow_redirects=False,
+        )
+        assert response.status == 201, path
+
+
+async def test_unknown_path_answers_json_404(api):
+    status, body = await api.get("x=1", path="/nothing")
+
+    assert status == 404
+    assert body["artifacts"] == []
+
+
+async def test_large_body_answers_413(api):
+    body = json.dumps({"workflow_id": "random_dog", "params": {"pad": "x" * 70_000}})
+
+    response = await api.http.post("/workflow", data=body)
+
+    assert response.status == 413
+    assert (await json_body(response))["artifacts"] == []
+
+
+async def test_weblink_points_at_ui(make_api):
+    api = await make_api(ui="http://temporal-ui.example:8233")
+    instance_id = new_instance_id()
+
+    _, body = await api.post("random_dog", start_params("2022", instance_id))
+
+    prefix = (
+        f"http://temporal-ui.example:8233/namespaces/default/workflows/random_dog-{instance_id}/"
+    )
+    assert body["weblink"].startswith(prefix)
+    assert body["weblink"].endswith("/history")
+
+
+async def test_weblink_without_ui_is_site(api):
+    _, dog = await api.post("random_dog", start_params("2022", new_instance_id()))
+    _, photo = await api.post("random_unsplash", start_params("2022", new_instance_id()))
+
+    assert dog["weblink"] == "https://dog.ceo/"
+    assert photo["weblink"] == "https://unsplash.com/"
+
+
+async def test_get_right_without_worker(make_api):
+    api_only = await make_api(worker=False)
+    instance_id = new_instance_id()
+    await api_only.post("random_dog", start_params("2022", instance_id))
+    query = follow_query("2023", "random_dog", instance_id)
+
+    status, waiting = await api_only.get(query)
+    assert status == 200
+    assert waiting["status"] == "Created"
+
+    # A worker on the same task queue runs the instance, then goes away again.
+    await make_api(queue=api_only.config.queue)
+    answers = await api_only.follow(query)
+    assert answers[-1]["status"] == "Completed"
+    assert len(answers[-1]["artifacts"]) == 2
+
+
+async def test_unconnected_answers_503(make_api):
+    api = await make_api(worker=False, connect=False, temporal="127.0.0.1:1")
+
+    get_status, get_body = await api.get(follow_query("2023", "random_dog", 5))
+    response = await api.http.post(
+        "/workflow", json={"workflow_id": "random_dog", "params": {"workflowInstanceId": 5}}
+    )
+
+    assert get_status == 503
+    check_answer(get_body, complete=False)
+    assert "127.0.0.1:1" in get_body["error"]
+    assert response.status == 503
+    assert int(response.headers["Retry-After"]) > 0
+
+
+async def test_temporal_outage_answers_503(temporal_cli, dog_api, unsplash_api):
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_cli)
+    make = make_api_factory(env, dog_api, unsplash_api)
+    try:
+        api = await make(worker=False)
+        instance_id = new_instance_id()
+        status, _ = await api.post("random_dog", start_params("2022", instance_id))
+        assert status == 201
+
+        await env.shutdown()
+        status, body = await api.get(follow_query("2023", "random_dog", instance_id))
+    finally:
+        for cleanup in reversed(make.cleanups):
+            await cleanup()
+
+    assert status == 503
+    check_answer(body, complete=False)
