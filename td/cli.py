@@ -159,9 +159,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from td.server import serve
 
     try:
-        return asyncio.run(serve(config))
+        exit_code = asyncio.run(serve(config))
     except DevServerError as error:
         logging.getLogger("td").error("td -dev failed: %s", error)
-        return 1
+        exit_code = 1
     except KeyboardInterrupt:
-        return 130
+        exit_code = 130
+
+    # Everything is shut down by now, so skip the interpreter's finalization: threads of
+    # temporalio's native core can still be alive then and abort the process with SIGABRT
+    # ("PyGILState_Release: thread state must be current", temporalio/sdk-python issue 300).
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)

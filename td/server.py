@@ -1,7 +1,6 @@
 """Run td: the HTTP API and the Temporal worker in one process, until SIGINT or SIGTERM."""
 
 import asyncio
-import contextlib
 import logging
 import signal
 
@@ -71,24 +70,22 @@ async def _serve(config: Config, definitions: dict[str, WorkflowDefinition]) -> 
     worker_task: asyncio.Task[None] | None = None
     if config.worker:
         worker_task = asyncio.create_task(
-            _run_worker(connection, config, definitions), name="temporal-worker"
+            _run_worker(connection, config, definitions, stop), name="temporal-worker"
         )
         worker_task.add_done_callback(lambda _: stop.set())
 
     await stop.wait()
     logger.info("Stopping td")
 
-    exit_code = 0
     if runner is not None:
         await runner.cleanup()
     connect_task.cancel()
+    exit_code = 0
     if worker_task is not None:
-        if worker_task.done():
-            exit_code = 1 if worker_task.exception() else 0
-        else:
-            worker_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker_task
+        try:
+            await worker_task
+        except Exception:
+            exit_code = 1
     logger.info("td stopped")
     return exit_code
 
@@ -97,23 +94,36 @@ async def _run_worker(
     connection: TemporalConnection,
     config: Config,
     definitions: dict[str, WorkflowDefinition],
+    stop: asyncio.Event,
 ) -> None:
-    client = await connection.wait_connected()
+    """Run the worker from the first connection to Temporal until `stop` is set."""
+    stopped = asyncio.create_task(stop.wait())
+    connected = asyncio.create_task(connection.wait_connected())
+    await asyncio.wait({stopped, connected}, return_when=asyncio.FIRST_COMPLETED)
+    if not connected.done():
+        connected.cancel()
+        return
+
     async with create_http_session() as session:
-        worker = create_worker(client, config, definitions, session)
+        worker = create_worker(connected.result(), config, definitions, session)
         logger.info(
             "Worker polling task queue %s for %s", config.queue, ", ".join(sorted(definitions))
         )
-        try:
-            # Cancelling run() shuts the worker down gracefully: it stops polling and gives
-            # running activities time to finish.
-            await worker.run()
-        except asyncio.CancelledError:
-            logger.info("Worker stopped")
-            raise
-        except Exception:
-            logger.exception("The worker failed, so td stops")
-            raise
+        running = asyncio.create_task(worker.run())
+        await asyncio.wait({stopped, running}, return_when=asyncio.FIRST_COMPLETED)
+        if running.done():
+            stopped.cancel()
+            if running.exception() is not None:
+                logger.error("The worker failed, so td stops: %s", running.exception())
+            running.result()
+            return
+
+        # shutdown() stops polling, gives running activities time to finish and returns once
+        # the SDK's core has let go of the worker. A process that exits before then can crash
+        # in the SDK's native threads.
+        await worker.shutdown()
+        await running
+        logger.info("Worker stopped")
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> None:
