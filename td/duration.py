@@ -13,7 +13,7 @@ _UNIT_SECONDS = {
     "m": 60.0,
     "h": 3600.0,
 }
-_TERM = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_TERM = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 
 
 def parse_duration(text: str) -> timedelta:
@@ -22,7 +22,7 @@ def parse_duration(text: str) -> timedelta:
     As in Go, a bare `0` is allowed, every other number needs a unit, and a leading `+` or `-`
     sets the sign.
     """
-    body = text.strip()
+    body = text
     sign = 1.0
     if body[:1] in "+-" and body:
         sign = -1.0 if body[0] == "-" else 1.0
@@ -46,20 +46,36 @@ def parse_duration(text: str) -> timedelta:
 
 
 def format_duration(value: timedelta) -> str:
-    """Format a duration the way Go prints one (`15s`, `1m30s`, `300ms`), for help text and logs."""
-    total = value.total_seconds()
-    if total == 0:
+    """Format a duration the way Go prints one (`15s`, `1m30s`, `300ms`, `1µs`), exactly.
+
+    timedelta counts whole microseconds, so the arithmetic is in integers and nothing rounds.
+    """
+    micros = value // timedelta(microseconds=1)
+    if micros == 0:
         return "0s"
-    sign = "-" if total < 0 else ""
-    total = abs(total)
-    if total < 1:
-        return f"{sign}{total * 1000:g}ms"
-    hours, rest = divmod(total, 3600)
-    minutes, seconds = divmod(rest, 60)
+    sign = "-" if micros < 0 else ""
+    micros = abs(micros)
+    if micros < 1000:
+        return f"{sign}{micros}µs"
+    if micros < 1_000_000:
+        return f"{sign}{_decimal(micros, 1000)}ms"
+
+    seconds, fraction = divmod(micros, 1_000_000)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
     text = ""
     if hours:
-        text += f"{int(hours)}h"
+        text += f"{hours}h"
     if hours or minutes:
-        text += f"{int(minutes)}m"
-    text += f"{seconds:g}s"
+        text += f"{minutes}m"
+    text += f"{_decimal(seconds * 1_000_000 + fraction, 1_000_000)}s"
     return sign + text
+
+
+def _decimal(numerator: int, denominator: int) -> str:
+    """Write numerator/denominator, a power of ten, as a decimal without trailing zeros."""
+    whole, rest = divmod(numerator, denominator)
+    if rest == 0:
+        return str(whole)
+    digits = len(str(denominator)) - 1
+    return f"{whole}.{rest:0{digits}d}".rstrip("0")

@@ -1,9 +1,9 @@
 """A command-line parser with the conventions of Go's `flag` package.
 
-td replaces a Go tool, so `td -api=:8888 -temporal=localhost:7233` has to keep working:
-`-name=value`, `-name value`, `--name=value` and `--name value` all set a flag; a boolean
-is set by `-name` alone or `-name=false` (never `-name false`); parsing stops at the first
-argument that is not a flag or after `--`. Each flag can also come from the environment.
+td replaces a Go tool, so `td -api=:8888 -temporal=localhost:7233` has to keep working.
+`-name=value`, `-name value`, `--name=value` and `--name value` all set a flag. A boolean is set
+by `-name` alone or `-name=false`, never by `-name false`. Parsing stops at the first argument
+that is not a flag, or after `--`. Each flag can also come from the environment.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -125,9 +125,9 @@ def parse_flags(
             if flag.repeated:
                 values[flag.name] = []
             else:
-                values[flag.name] = _parse_value(
-                    flag, flag.default, source=f"default of -{flag.name}"
-                )
+                # A boolean flag with no default is false, as in Go.
+                default = flag.default or ("false" if flag.is_bool else "")
+                values[flag.name] = _parse_value(flag, default, source=f"default of -{flag.name}")
 
     return ParseResult(values=values, args=args, explicit=explicit)
 
