@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from td.auth import Credentials, auth_middleware
 from td.config import Config
 from td.dispatch import (
     InvalidRequest,
@@ -51,8 +52,16 @@ def create_app(
     connection: TemporalConnection,
     definitions: dict[str, WorkflowDefinition],
 ) -> web.Application:
-    """Build the aiohttp application that serves Dispatch's Generic Workflow API."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_SIZE)
+    """Build the aiohttp application that serves Dispatch's Generic Workflow API.
+
+    Raises AuthFileError if the -auth-file cannot be read.
+    """
+    middlewares = [error_middleware]
+    credentials = Credentials(config.auth_file, config.auth_value)
+    if credentials.configured:
+        # Outermost, so a rejected request reaches nothing else.
+        middlewares.insert(0, auth_middleware(credentials))
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_SIZE)
     app[CONFIG] = config
     app[CONNECTION] = connection
     app[DEFINITIONS] = definitions

@@ -5,9 +5,14 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.envconfig import ClientConfig
 
 from td import __version__
-from td.config import Config, parse_base_url, parse_host_port
+from td.config import Config, load_server_tls, parse_base_url, parse_host_port
 from td.devserver import DevServerError
 from td.duration import format_duration, parse_duration
 from td.flags import Flag, FlagError, HelpRequested, format_usage, parse_flags
@@ -19,7 +24,7 @@ def _parse_api(text: str) -> tuple[str, int] | None:
     return parse_host_port(text) if text else None
 
 
-def _parse_step_delay(text: str):
+def _parse_step_delay(text: str) -> timedelta:
     delay = parse_duration(text)
     if delay.total_seconds() < 0:
         raise ValueError("the step delay cannot be negative")
@@ -87,12 +92,24 @@ FLAGS = (
         default=DEFAULTS.unsplash_api,
         placeholder="URL",
     ),
+    Flag(
+        "auth-file",
+        "file of accepted Authorization header values, one a line; re-read when it changes",
+        placeholder="path",
+    ),
+    Flag("tls-cert", "PEM certificate chain: serve the API over HTTPS", placeholder="path"),
+    Flag("tls-key", "PEM private key of -tls-cert", placeholder="path"),
     Flag("version", "print the version and exit", default="false", is_bool=True),
 )
 
 ENVIRONMENT_HELP = """
 Environment:
   UNSPLASH_ACCESS_KEY  Unsplash API access key, needed by random_unsplash
+  TD_AUTH              one more accepted Authorization header value, beside -auth-file
+  TEMPORAL_*           Temporal connection settings read by the temporal CLI too: TEMPORAL_API_KEY,
+                       TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH,
+                       TEMPORAL_TLS_SERVER_CA_CERT_PATH, TEMPORAL_PROFILE and the profile file;
+                       -temporal and -namespace take precedence
 """
 
 
@@ -120,10 +137,27 @@ def build_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | No
     if urls["dog-api"] is None or urls["unsplash-api"] is None:
         raise FlagError("-dog-api and -unsplash-api cannot be empty")
 
+    temporal, namespace, temporal_options = _temporal_settings(values, result.explicit, environ)
+    tls_context = None
+    if values["tls-cert"] or values["tls-key"]:
+        if not (values["tls-cert"] and values["tls-key"]):
+            raise FlagError("-tls-cert and -tls-key go together: set both or neither")
+        try:
+            tls_context = load_server_tls(Path(values["tls-cert"]), Path(values["tls-key"]))
+        except ValueError as error:
+            raise FlagError(str(error)) from None
+
+    auth_file = Path(values["auth-file"]) if values["auth-file"] else None
+    if auth_file is not None:
+        try:
+            auth_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise FlagError(f"cannot read -auth-file {auth_file}: {error}") from None
+
     return Config(
         api=values["api"],
-        temporal=values["temporal"],
-        namespace=values["namespace"],
+        temporal=temporal,
+        namespace=namespace,
         queue=values["queue"],
         worker=values["worker"],
         step_delay=values["step-delay"],
@@ -132,7 +166,43 @@ def build_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | No
         dog_api=urls["dog-api"],
         unsplash_api=urls["unsplash-api"],
         unsplash_access_key=environ.get("UNSPLASH_ACCESS_KEY") or None,
+        temporal_options=temporal_options,
+        auth_file=auth_file,
+        auth_value=environ.get("TD_AUTH") or None,
+        tls_context=tls_context,
     )
+
+
+def _temporal_settings(
+    values: Mapping[str, Any], explicit: set[str], environ: Mapping[str, str]
+) -> tuple[str, str, dict[str, Any]]:
+    """Resolve the Temporal address, namespace and connection options.
+
+    td's flags win; then the TEMPORAL_* variables and the profile file that the temporal CLI
+    also reads (through temporalio.envconfig); then the defaults. `-dev` uses none of the
+    profile, because the dev server has no TLS and no API keys.
+    """
+    if values["dev"]:
+        return values["temporal"], values["namespace"], {}
+    try:
+        profile: dict[str, Any] = dict(
+            ClientConfig.load_client_connect_config(override_env_vars=dict(environ))
+        )
+    except (OSError, ValueError, RuntimeError) as error:
+        raise FlagError(f"invalid Temporal connection settings: {error}") from None
+
+    address = profile.pop("target_host", None)
+    namespace = profile.pop("namespace", None)
+    if "temporal" in explicit or not address:
+        address = values["temporal"]
+    else:
+        try:
+            parse_host_port(address)
+        except ValueError as error:
+            raise FlagError(f"invalid Temporal address from the environment: {error}") from None
+    if "namespace" in explicit or not namespace:
+        namespace = values["namespace"]
+    return address, namespace, profile
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,6 +1,9 @@
 """td's settings, read from flags and the environment by td.cli."""
 
+import ssl
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -23,6 +26,14 @@ class Config:
     dog_api: str = "https://dog.ceo/api"
     unsplash_api: str = "https://api.unsplash.com"
     unsplash_access_key: str | None = attrs.field(default=None, repr=False)
+    # Keyword arguments for temporalio's Client.connect beside the address and namespace: the API
+    # key, TLS and gRPC metadata from the TEMPORAL_* variables and the CLI's profile file.
+    temporal_options: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    # The file of accepted Authorization header values, and one more value from TD_AUTH.
+    auth_file: Path | None = None
+    auth_value: str | None = attrs.field(default=None, repr=False)
+    # Serves the API over HTTPS when set.
+    tls_context: ssl.SSLContext | None = attrs.field(default=None, repr=False, eq=False)
 
 
 def parse_host_port(text: str) -> tuple[str, int]:
@@ -45,3 +56,17 @@ def parse_base_url(text: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"invalid URL {text!r}: expected http:// or https:// and a host")
     return text.rstrip("/")
+
+
+def load_server_tls(cert: Path, key: Path) -> ssl.SSLContext:
+    """Load a PEM certificate chain and key for HTTPS with TLS 1.2 or newer; raise ValueError."""
+    for label, path in (("certificate", cert), ("key", key)):
+        if not path.is_file():
+            raise ValueError(f"the TLS {label} file {path} does not exist")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as error:
+        raise ValueError(f"cannot load the TLS certificate {cert} and key {key}: {error}") from None
+    return context

@@ -18,6 +18,11 @@ import cattrs
 # Dispatch stores ids in PostgreSQL integer columns, so every id it sends fits in this range.
 MAX_ID = 2**31 - 1
 
+# Bounds on `params`, far above what a Dispatch workflow configures: a few keys, short values.
+MAX_PARAMS = 50
+MAX_PARAM_NAME_LENGTH = 100
+MAX_PARAM_VALUE_LENGTH = 2000
+
 
 class WorkflowInstanceStatus(enum.StrEnum):
     """A workflow instance's status. Dispatch's enum is case-sensitive, so these exact strings."""
@@ -123,6 +128,7 @@ def parse_start_request(body: Any) -> StartRequest:
     if not isinstance(params, dict):
         raise InvalidRequest("params", f"params must be a JSON object, got {_json_type(params)}")
 
+    _check_param_bounds(params)
     instance_id = _instance_id_from_params(params)
 
     external_ref = params.get("externalRef")
@@ -146,6 +152,30 @@ def parse_start_request(body: Any) -> StartRequest:
         incident_name=incident_name,
         params=user_params,
     )
+
+
+def _check_param_bounds(params: Mapping[str, Any]) -> None:
+    if len(params) > MAX_PARAMS:
+        raise InvalidRequest(
+            "params", f"params has {len(params)} keys, the maximum is {MAX_PARAMS}"
+        )
+    for key, value in params.items():
+        if len(key) > MAX_PARAM_NAME_LENGTH:
+            raise InvalidRequest(
+                "params",
+                f"params key {key[:40]!r}... is {len(key)} characters long, "
+                f"the maximum is {MAX_PARAM_NAME_LENGTH}",
+            )
+        if isinstance(value, dict | list):
+            raise InvalidRequest(
+                f"params.{key}", f"params.{key} must be a string, not {_json_type(value)}"
+            )
+        if isinstance(value, str) and len(value) > MAX_PARAM_VALUE_LENGTH:
+            raise InvalidRequest(
+                f"params.{key}",
+                f"params.{key} is {len(value)} characters long, "
+                f"the maximum is {MAX_PARAM_VALUE_LENGTH}",
+            )
 
 
 def _instance_id_from_params(params: Mapping[str, Any]) -> int:
@@ -219,7 +249,8 @@ def parse_id(value: Any, field: str) -> int:
     if isinstance(value, int):
         number = value
     elif isinstance(value, str) and value.isascii() and value.isdigit():
-        number = int(value)
+        # A long digit string is out of range anyway, and int() rejects one over 4300 digits.
+        number = int(value) if len(value) <= 12 else MAX_ID + 1
     else:
         raise InvalidRequest(field, f"{field} must be a positive integer, got {value!r}")
     if not 0 < number <= MAX_ID:

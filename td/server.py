@@ -1,6 +1,7 @@
 """Run td: the HTTP API and the Temporal worker in one process, until SIGINT or SIGTERM."""
 
 import asyncio
+import ipaddress
 import logging
 import signal
 
@@ -46,7 +47,7 @@ async def _serve(config: Config, definitions: dict[str, WorkflowDefinition]) -> 
     _install_signal_handlers(stop)
     _warn_about_config(config)
 
-    connection = TemporalConnection(config.temporal, config.namespace)
+    connection = TemporalConnection(config.temporal, config.namespace, config.temporal_options)
     connect_task = asyncio.create_task(connection.connect(), name="temporal-connect")
 
     runner: web.AppRunner | None = None
@@ -59,13 +60,14 @@ async def _serve(config: Config, definitions: dict[str, WorkflowDefinition]) -> 
         await runner.setup()
         host, port = config.api
         try:
-            await web.TCPSite(runner, host or None, port).start()
+            await web.TCPSite(runner, host or None, port, ssl_context=config.tls_context).start()
         except OSError as error:
             logger.error("Cannot listen on %s:%d: %s", host, port, error)
             await runner.cleanup()
             connect_task.cancel()
             return 1
-        logger.info("API listening on http://%s:%d/workflow", host or "0.0.0.0", port)
+        scheme = "https" if config.tls_context else "http"
+        logger.info("API listening on %s://%s:%d/workflow", scheme, host or "0.0.0.0", port)
 
     worker_task: asyncio.Task[None] | None = None
     if config.worker:
@@ -137,6 +139,20 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
 
 
 def _warn_about_config(config: Config) -> None:
+    if config.api is not None and config.auth_file is None and not config.auth_value:
+        host = config.api[0]
+        if _is_loopback(host):
+            logger.warning(
+                "No API secret is configured: set -auth-file or TD_AUTH to the Authorization "
+                "header that Dispatch sends"
+            )
+        else:
+            logger.warning(
+                "No API secret is configured and the API listens on %s, beyond loopback: anyone "
+                "who reaches port %d can start workflows. Set -auth-file or TD_AUTH.",
+                host or "every interface",
+                config.api[1],
+            )
     if config.worker and not config.unsplash_access_key:
         logger.warning(
             "%s is not set, so random_unsplash fails; set it to an Unsplash API access key",
@@ -144,3 +160,12 @@ def _warn_about_config(config: Config) -> None:
         )
     if config.api is None and not config.worker:
         logger.warning("Neither the API nor the worker runs: set -api or -worker")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -6,6 +6,8 @@ up, and nobody has to restart td once Temporal is back.
 
 import asyncio
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
@@ -26,9 +28,13 @@ class TemporalUnavailable(Exception):
 class TemporalConnection:
     """A Temporal client that connects in the background, with backoff between attempts."""
 
-    def __init__(self, target: str, namespace: str) -> None:
+    def __init__(
+        self, target: str, namespace: str, options: Mapping[str, Any] | None = None
+    ) -> None:
         self.target = target
         self.namespace = namespace
+        # More Client.connect arguments: api_key, tls, rpc_metadata.
+        self._options = dict(options or {})
         self._client: Client | None = None
         self._connected = asyncio.Event()
 
@@ -51,7 +57,10 @@ class TemporalConnection:
         while True:
             try:
                 client = await Client.connect(
-                    self.target, namespace=self.namespace, data_converter=data_converter
+                    self.target,
+                    namespace=self.namespace,
+                    data_converter=data_converter,
+                    **self._options,
                 )
                 # Connecting checks the server but not the namespace, so check it here: a
                 # missing namespace would otherwise make every workflow look not found.

