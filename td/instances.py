@@ -29,7 +29,7 @@ from td.workflows.base import (
 logger = logging.getLogger(__name__)
 
 # Every call to Temporal gives up after this long, so Dispatch gets a 503 instead of a hang.
-RPC_TIMEOUT = timedelta(seconds=10)
+RPC_TIMEOUT = timedelta(seconds=5)
 
 RESOURCE_TYPE = "temporal-workflow-execution"
 
