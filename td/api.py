@@ -22,6 +22,7 @@ from td.dispatch import (
     parse_follow_request,
     parse_start_request,
 )
+from td.health import WorkerState, add_health_routes
 from td.instances import InstanceNotFound, Links, describe_instance, start_instance
 from td.temporal import TemporalConnection, TemporalUnavailable
 from td.workflows.base import WorkflowDefinition
@@ -51,6 +52,7 @@ def create_app(
     config: Config,
     connection: TemporalConnection,
     definitions: dict[str, WorkflowDefinition],
+    worker_state: WorkerState | None = None,
 ) -> web.Application:
     """Build the aiohttp application that serves Dispatch's Generic Workflow API.
 
@@ -70,6 +72,7 @@ def create_app(
     for path in ("/workflow", "/workflow/"):
         app.router.add_post(path, start_workflow)
         app.router.add_get(path, follow_workflow)
+    add_health_routes(app, connection, worker_state or WorkerState(expected=False))
     return app
 
 

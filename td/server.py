@@ -11,6 +11,7 @@ from aiohttp import web
 from td.api import create_app
 from td.config import Config
 from td.devserver import DevServer
+from td.health import WorkerState
 from td.temporal import TemporalConnection
 from td.worker import create_http_session, create_worker
 from td.workflows import load_definitions
@@ -50,10 +51,11 @@ async def _serve(config: Config, definitions: dict[str, WorkflowDefinition]) -> 
     connection = TemporalConnection(config.temporal, config.namespace, config.temporal_options)
     connect_task = asyncio.create_task(connection.connect(), name="temporal-connect")
 
+    worker_state = WorkerState(expected=config.worker)
     runner: web.AppRunner | None = None
     if config.api is not None:
         runner = web.AppRunner(
-            create_app(config, connection, definitions),
+            create_app(config, connection, definitions, worker_state),
             access_log_format=ACCESS_LOG_FORMAT,
             shutdown_timeout=API_SHUTDOWN_TIMEOUT,
         )
@@ -72,7 +74,8 @@ async def _serve(config: Config, definitions: dict[str, WorkflowDefinition]) -> 
     worker_task: asyncio.Task[None] | None = None
     if config.worker:
         worker_task = asyncio.create_task(
-            _run_worker(connection, config, definitions, stop), name="temporal-worker"
+            _run_worker(connection, config, definitions, stop, worker_state),
+            name="temporal-worker",
         )
         worker_task.add_done_callback(lambda _: stop.set())
 
@@ -97,6 +100,7 @@ async def _run_worker(
     config: Config,
     definitions: dict[str, WorkflowDefinition],
     stop: asyncio.Event,
+    worker_state: WorkerState,
 ) -> None:
     """Run the worker from the first connection to Temporal until `stop` is set."""
     stopped = asyncio.create_task(stop.wait())
@@ -108,6 +112,7 @@ async def _run_worker(
 
     async with create_http_session() as session:
         worker = create_worker(connected.result(), config, definitions, session)
+        worker_state.worker = worker
         logger.info(
             "Worker polling task queue %s for %s", config.queue, ", ".join(sorted(definitions))
         )

@@ -395,3 +395,28 @@ async def test_temporal_outage_answers_503(temporal_cli, dog_api, unsplash_api):
 
     assert status == 503
     check_answer(body, complete=False)
+
+
+async def test_healthz_answers_ok(api):
+    response = await api.http.get("/healthz")
+
+    assert response.status == 200
+    assert await response.json() == {"status": "ok"}
+
+
+async def test_readyz_ready_when_connected(api):
+    response = await api.http.get("/readyz")
+
+    assert response.status == 200
+    assert (await response.json())["status"] == "ready"
+
+
+async def test_readyz_not_ready_unconnected(make_api):
+    api = await make_api(worker=False, connect=False, temporal="127.0.0.1:1")
+
+    response = await api.http.get("/readyz")
+
+    body = await response.json()
+    assert response.status == 503
+    assert body["status"] == "not ready"
+    assert "127.0.0.1:1" in body["reasons"][0]

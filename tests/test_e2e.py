@@ -42,6 +42,38 @@ async def test_td_serves_dispatch_generation(start_td, td_args, generation):
     assert td.stop() == 0
 
 
+async def test_readyz_once_worker_polls(start_td, td_args):
+    td = start_td(td_args)
+    await td.wait_ready()
+    ready_url = td.url.replace("/workflow/", "/readyz")
+
+    async with aiohttp.ClientSession() as session:
+        for _ in range(100):
+            async with session.get(ready_url) as response:
+                body = await response.json()
+                if response.status == 200:
+                    break
+            await asyncio.sleep(0.1)
+
+    assert response.status == 200
+    assert body == {"status": "ready"}
+    assert td.stop() == 0
+
+
+async def test_readyz_api_only_without_worker(start_td, td_args):
+    td = start_td([*td_args, "-worker=false"])
+    await td.wait_ready()
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(td.url.replace("/workflow/", "/readyz")) as response,
+    ):
+        status = response.status
+
+    assert status == 200
+    assert td.stop() == 0
+
+
 async def test_sigterm_exits_cleanly(start_td, td_args):
     td = start_td(td_args)
     await td.wait_ready()

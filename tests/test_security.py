@@ -313,3 +313,12 @@ def test_auth_file_values_parse(tmp_path):
 
     assert credentials.accepted_values() == [b"Bearer a", b"Basic c"]
     assert json.dumps(credentials.schemes()) == '["Basic", "Bearer"]'
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+async def test_health_is_open_with_auth(make_api, path):
+    api = await make_api(auth_value=TOKEN)
+
+    response = await api.http.get(path)
+
+    assert response.status == 200
