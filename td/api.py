@@ -23,7 +23,14 @@ from td.dispatch import (
     parse_start_request,
 )
 from td.health import WorkerState, add_health_routes
-from td.instances import InstanceNotFound, Links, describe_instance, start_instance
+from td.instances import (
+    InstanceNotFound,
+    Links,
+    describe_instance,
+    start_instance,
+    temporal_workflow_id,
+)
+from td.logs import WORKFLOW_ID
 from td.temporal import TemporalConnection, TemporalUnavailable
 from td.workflows.base import WorkflowDefinition
 
@@ -85,6 +92,7 @@ async def start_workflow(request: web.Request) -> web.Response:
 
     start = parse_start_request(body)
     definition = _definition(request.app, start.workflow_id)
+    request[WORKFLOW_ID] = temporal_workflow_id(definition, start.instance_id)
     params, ignored = definition.validate_params(start.params)
     if ignored:
         logger.warning(
@@ -113,6 +121,7 @@ async def follow_workflow(request: web.Request) -> web.Response:
     query = {key: request.query.getall(key) for key in request.query.keys()}
     follow = parse_follow_request(query)
     definition = _definition(request.app, follow.workflow_id)
+    request[WORKFLOW_ID] = temporal_workflow_id(definition, follow.instance_id)
     update = await describe_instance(
         request.app[CONNECTION].client, definition, follow.instance_id, request.app[LINKS]
     )

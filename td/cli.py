@@ -4,7 +4,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from td.config import Config, load_server_tls, parse_base_url, parse_host_port
 from td.devserver import DevServerError
 from td.duration import format_duration, parse_duration
 from td.flags import Flag, FlagError, HelpRequested, format_usage, parse_flags
+from td.logs import FORMATS, LEVELS, configure_logging
 
 DEFAULTS = Config()
 
@@ -29,6 +30,15 @@ def _parse_step_delay(text: str) -> timedelta:
     if delay.total_seconds() < 0:
         raise ValueError("the step delay cannot be negative")
     return delay
+
+
+def _choice(name: str, choices: Sequence[str]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text.lower() not in choices:
+            raise ValueError(f"use one of {', '.join(choices)}")
+        return text.lower()
+
+    return parse
 
 
 def _parse_address(text: str) -> str:
@@ -99,6 +109,20 @@ FLAGS = (
     ),
     Flag("tls-cert", "PEM certificate chain: serve the API over HTTPS", placeholder="path"),
     Flag("tls-key", "PEM private key of -tls-cert", placeholder="path"),
+    Flag(
+        "log-level",
+        f"lowest level logged: {', '.join(LEVELS)}",
+        default="info",
+        parse=_choice("log-level", LEVELS),
+        placeholder="level",
+    ),
+    Flag(
+        "log-format",
+        "log as text for people or json for log systems, one object a line",
+        default="text",
+        parse=_choice("log-format", FORMATS),
+        placeholder="format",
+    ),
     Flag("version", "print the version and exit", default="false", is_bool=True),
 )
 
@@ -170,6 +194,8 @@ def build_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | No
         auth_file=auth_file,
         auth_value=environ.get("TD_AUTH") or None,
         tls_context=tls_context,
+        log_level=values["log-level"],
+        log_format=values["log-format"],
     )
 
 
@@ -221,11 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"td {__version__}")
         return 0
 
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(config.log_level, config.log_format)
     from td.server import serve
 
     try:

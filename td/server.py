@@ -12,6 +12,8 @@ from td.api import create_app
 from td.config import Config
 from td.devserver import DevServer
 from td.health import WorkerState
+from td.logs import AccessLogger
+from td.telemetry import install_runtime
 from td.temporal import TemporalConnection
 from td.worker import create_http_session, create_worker
 from td.workflows import load_definitions
@@ -23,11 +25,10 @@ logger = logging.getLogger(__name__)
 # In-flight HTTP requests get this long to finish when td stops.
 API_SHUTDOWN_TIMEOUT = 5.0
 
-ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs'
-
 
 async def serve(config: Config) -> int:
     """Serve until SIGINT or SIGTERM, then stop gracefully; return the exit code."""
+    install_runtime(config.log_level)
     definitions = load_definitions()
     dev_server: DevServer | None = None
     if config.dev:
@@ -56,7 +57,7 @@ async def _serve(config: Config, definitions: dict[str, WorkflowDefinition]) -> 
     if config.api is not None:
         runner = web.AppRunner(
             create_app(config, connection, definitions, worker_state),
-            access_log_format=ACCESS_LOG_FORMAT,
+            access_log_class=AccessLogger,
             shutdown_timeout=API_SHUTDOWN_TIMEOUT,
         )
         await runner.setup()

@@ -5,6 +5,7 @@ all on loopback.
 """
 
 import asyncio
+import json
 import signal
 import socket
 import subprocess
@@ -197,3 +198,31 @@ async def test_environment_sets_flags(start_td, td_env, td_args):
 
     assert answers[-1]["status"] == "Completed"
     assert td.stop() == 0
+
+
+async def test_json_logs_one_object_a_line(start_td, td_args):
+    td = start_td([*td_args, "-log-format=json", "-log-level=debug"])
+    await td.wait_ready()
+    instance_id = new_instance_id()
+    async with aiohttp.ClientSession() as session:
+        dispatch = Dispatch(session, td.url, "2023")
+        await dispatch.run("random_dog", instance_id, {})
+        await dispatch.follow("random_dog", instance_id)
+    assert td.stop() == 0
+
+    entries = [json.loads(line) for line in td.log().splitlines() if line.strip()]
+    access = [entry for entry in entries if entry["logger"] == "aiohttp.access"]
+    assert {"time", "level", "logger", "message"} <= set(entries[0])
+    assert access[0]["method"] == "GET"
+    assert any(entry.get("workflow_id") == f"random_dog-{instance_id}" for entry in access)
+    assert all(isinstance(entry["duration_ms"], float) for entry in access)
+    assert any(entry["level"] == "debug" for entry in entries)
+
+
+async def test_log_level_warning_hides_info(start_td, td_args):
+    td = start_td([*td_args, "-log-level=warning"])
+    await td.wait_ready()
+    assert td.stop() == 0
+
+    assert " INFO " not in td.log()
+    assert "No API secret is configured" in td.log()

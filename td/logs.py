@@ -1,0 +1,73 @@
+"""Logging setup: text for people or JSON for log systems, and the API's access log."""
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+LEVELS = ("debug", "info", "warning", "error")
+FORMATS = ("text", "json")
+
+# Attributes that every LogRecord has; anything else on a record came from `extra=`.
+_RECORD_ATTRIBUTES = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+# The request key under which handlers store the Temporal workflow id for the access log.
+WORKFLOW_ID = "td.workflow_id"
+
+
+class JSONFormatter(logging.Formatter):
+    """Format each record as one JSON object a line, with its `extra=` fields as keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str = "info", log_format: str = "text") -> None:
+    """Send every log record to stderr at `level` or above, as text or as JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JSONFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+class AccessLogger(AbstractAccessLogger):
+    """Log each request: method, path, status, duration and the workflow id it concerned."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        workflow_id = request.get(WORKFLOW_ID)
+        self.logger.info(
+            '%s "%s %s" %d %.1f ms%s',
+            request.remote,
+            request.method,
+            request.path_qs,
+            response.status,
+            time * 1000,
+            f" {workflow_id}" if workflow_id else "",
+            extra={
+                "remote": request.remote,
+                "method": request.method,
+                "path": request.path,
+                "status": response.status,
+                "duration_ms": round(time * 1000, 3),
+                "workflow_id": workflow_id,
+            },
+        )

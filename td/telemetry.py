@@ -1,0 +1,34 @@
+"""The Temporal SDK's runtime: its core's logs go through Python's logging, like td's own."""
+
+import logging
+
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
+
+# The SDK core logs in Rust; its levels are named as tracing names them.
+_CORE_LEVELS = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "error": "ERROR"}
+
+
+def install_runtime(log_level: str) -> Runtime:
+    """Make the default runtime forward the SDK core's logs to the `temporalio.core` logger.
+
+    Without this, the core writes its own lines to the console, which breaks `-log-format=json`.
+    Call it before any Temporal client is created.
+    """
+    # The core is chatty at info, so it logs from warning up unless td runs at debug.
+    core_level = _CORE_LEVELS[log_level] if log_level in ("debug", "error") else "WARN"
+    runtime = Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(
+                filter=TelemetryFilter(core_level=core_level, other_level="ERROR"),
+                forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+            )
+        )
+    )
+    Runtime.set_default(runtime, error_if_already_set=False)
+    return runtime
