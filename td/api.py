@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from td.auth import Credentials, auth_middleware
+from td.catalogue import catalogue
 from td.config import Config
 from td.dispatch import (
     InvalidRequest,
@@ -31,6 +32,7 @@ from td.instances import (
     temporal_workflow_id,
 )
 from td.logs import WORKFLOW_ID
+from td.openapi import openapi_document
 from td.temporal import TemporalConnection, TemporalUnavailable
 from td.workflows.base import WorkflowDefinition
 
@@ -79,8 +81,20 @@ def create_app(
     for path in ("/workflow", "/workflow/"):
         app.router.add_post(path, start_workflow)
         app.router.add_get(path, follow_workflow)
+    app.router.add_get("/workflows", list_workflows)
+    app.router.add_get("/openapi.json", serve_openapi)
     add_health_routes(app, connection, worker_state or WorkerState(expected=False))
     return app
+
+
+async def list_workflows(request: web.Request) -> web.Response:
+    """Serve the catalogue of workflows and their parameters."""
+    return web.json_response(catalogue(request.app[DEFINITIONS]))
+
+
+async def serve_openapi(request: web.Request) -> web.Response:
+    """Serve the OpenAPI 3.1 description of this API."""
+    return web.json_response(openapi_document(request.app[DEFINITIONS]))
 
 
 async def start_workflow(request: web.Request) -> web.Response:

@@ -16,8 +16,9 @@ from aiohttp import web
 
 logger = logging.getLogger(__name__)
 
-# Paths that answer without authentication, so that load balancers and orchestrators can probe.
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+# Paths that answer without authentication: probes for load balancers and orchestrators, and
+# the API's description, which holds no secret.
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
 
 
 class AuthFileError(Exception):

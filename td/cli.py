@@ -12,11 +12,13 @@ from typing import Any
 from temporalio.envconfig import ClientConfig
 
 from td import __version__
+from td.catalogue import format_catalogue
 from td.config import Config, load_server_tls, parse_base_url, parse_host_port
 from td.devserver import DevServerError
 from td.duration import format_duration, parse_duration
 from td.flags import Flag, FlagError, HelpRequested, format_usage, parse_flags
 from td.logs import FORMATS, LEVELS, configure_logging
+from td.workflows import load_definitions
 
 DEFAULTS = Config()
 
@@ -123,6 +125,12 @@ FLAGS = (
         parse=_choice("log-format", FORMATS),
         placeholder="format",
     ),
+    Flag(
+        "list-workflows",
+        "print the workflows and their parameters, then exit",
+        default="false",
+        is_bool=True,
+    ),
     Flag("version", "print the version and exit", default="false", is_bool=True),
 )
 
@@ -196,6 +204,7 @@ def build_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | No
         tls_context=tls_context,
         log_level=values["log-level"],
         log_format=values["log-format"],
+        list_workflows=values["list-workflows"],
     )
 
 
@@ -245,6 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if config is None:
         print(f"td {__version__}")
+        return 0
+    if config.list_workflows:
+        print(format_catalogue(load_definitions()), end="")
         return 0
 
     configure_logging(config.log_level, config.log_format)

@@ -32,6 +32,7 @@ class Config:
     # The file of accepted Authorization header values, and one more value from TD_AUTH.
     auth_file: Path | None = None
     auth_value: str | None = attrs.field(default=None, repr=False)
+    list_workflows: bool = False
     log_level: str = "info"
     log_format: str = "text"
     # Serves the API over HTTPS when set.

@@ -248,6 +248,9 @@ def parse_id(value: Any, field: str) -> int:
         raise InvalidRequest(field, f"{field} must be a positive integer, got a boolean")
     if isinstance(value, int):
         number = value
+    elif isinstance(value, float) and value.is_integer():
+        # JSON has one number type, so 43.0 is the integer 43, as JSON Schema also reads it.
+        number = int(value)
     elif isinstance(value, str) and value.isascii() and value.isdigit():
         # A long digit string is out of range anyway, and int() rejects one over 4300 digits.
         number = int(value) if len(value) <= 12 else MAX_ID + 1

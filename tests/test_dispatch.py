@@ -193,7 +193,7 @@ def test_start_ignores_unknown_top_keys():
         (start_body(workflowInstanceId="0"), "params.workflowInstanceId"),
         (start_body(workflowInstanceId=-1), "params.workflowInstanceId"),
         (start_body(workflowInstanceId=True), "params.workflowInstanceId"),
-        (start_body(workflowInstanceId=43.0), "params.workflowInstanceId"),
+        (start_body(workflowInstanceId=43.5), "params.workflowInstanceId"),
         (start_body(workflowInstanceId=MAX_ID + 1), "params.workflowInstanceId"),
         (start_body(workflowInstanceId=str(MAX_ID + 1)), "params.workflowInstanceId"),
         (start_body(workflowInstanceId=[43]), "params.workflowInstanceId"),
@@ -237,6 +237,8 @@ def test_invalid_request_is_value_error():
         ("043", 43),
         (MAX_ID, MAX_ID),
         (str(MAX_ID), MAX_ID),
+        # JSON has one number type: 43.0 is the integer 43, as JSON Schema's "integer" says.
+        (43.0, 43),
     ],
 )
 def test_parse_id_valid(value, expected):
@@ -252,7 +254,10 @@ def test_parse_id_valid(value, expected):
         2**63,
         True,
         False,
-        1.0,
+        1.5,
+        float("inf"),
+        float("nan"),
+        -1.0,
         None,
         "",
         "0",

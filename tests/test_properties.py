@@ -147,8 +147,9 @@ def workflow_id_of(body: bytes) -> str | None:
         workflow = request["workflow_id"]
         for key in INSTANCE_KEYS:
             value = params.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return f"{workflow}-{value}"
+            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+                if float(value).is_integer():
+                    return f"{workflow}-{int(value)}"
             if isinstance(value, str) and value.isascii() and value.isdigit():
                 return f"{workflow}-{int(value)}"
     except (ValueError, TypeError, KeyError, AttributeError):

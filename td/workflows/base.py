@@ -46,6 +46,8 @@ class Param:
     name: str
     description: str
     required: bool = False
+    # The value a workflow uses when Dispatch sends none; None means the workflow's own choice.
+    default: str | None = None
     # A full match of this pattern is required, after leading and trailing blanks are stripped.
     pattern: str | None = None
     pattern_help: str = ""
@@ -79,6 +81,8 @@ class WorkflowDefinition:
             if value is None or value == "":
                 if param.required:
                     raise InvalidRequest(field, f"{field} is required")
+                if param.default is not None:
+                    cleaned[param.name] = param.default
                 continue
             if not isinstance(value, str):
                 raise InvalidRequest(field, f"{field} must be a string, got {value!r}")
