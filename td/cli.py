@@ -135,6 +135,10 @@ FLAGS = (
 )
 
 ENVIRONMENT_HELP = """
+Commands:
+  td run WORKFLOW [-param key=value ...] [-server URL]
+                       start a workflow through a running td, as Dispatch does, and follow it
+
 Environment:
   UNSPLASH_ACCESS_KEY  Unsplash API access key, needed by random_unsplash
   TD_AUTH              one more accepted Authorization header value, beside -auth-file
@@ -243,6 +247,10 @@ def _temporal_settings(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run td with `argv` (default: sys.argv[1:]) and return the exit code."""
     arguments = sys.argv[1:] if argv is None else argv
+    if arguments and arguments[0] == "run":
+        from td.run import run_main
+
+        return run_main(arguments[1:])
     usage = format_usage("td", FLAGS) + ENVIRONMENT_HELP
     try:
         config = build_config(arguments, os.environ)

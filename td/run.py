@@ -1,0 +1,253 @@
+"""`td run WORKFLOW`: start a workflow through a running td as Dispatch does, and follow it.
+
+It shows each status change and each artifact as it appears, with a live progress line on a
+terminal, and exits 0 on Completed and 1 on Failed.
+"""
+
+import asyncio
+import itertools
+import os
+import random
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any, TextIO
+
+import aiohttp
+
+from td.dispatch import MAX_ID
+from td.duration import format_duration, parse_duration
+from td.flags import Flag, FlagError, HelpRequested, format_usage, parse_flags
+
+
+def _parse_param(text: str) -> tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise ValueError("expected key=value, for example breed=hound")
+    return key, value
+
+
+def _parse_positive_duration(text: str) -> timedelta:
+    duration = parse_duration(text)
+    if duration <= timedelta(0):
+        raise ValueError("must be more than 0s")
+    return duration
+
+
+FLAGS = (
+    Flag(
+        "param",
+        "a workflow parameter as key=value; repeat it for more",
+        parse=_parse_param,
+        repeated=True,
+        placeholder="key=value",
+    ),
+    Flag(
+        "server",
+        "URL of td's workflow API",
+        default="http://localhost:8888/workflow/",
+        placeholder="URL",
+    ),
+    Flag(
+        "poll",
+        "time between polls, as a Go duration",
+        default="1s",
+        parse=_parse_positive_duration,
+        placeholder="duration",
+    ),
+    Flag(
+        "timeout",
+        "give up when the instance has not finished after this long",
+        default="10m",
+        parse=_parse_positive_duration,
+        placeholder="duration",
+    ),
+)
+USAGE_HELP = """
+Starts WORKFLOW with a fresh instance id, as Dispatch does, and follows it until it ends.
+Exits 0 when it completes, 1 when it fails or td cannot be reached, 2 on a usage error.
+TD_AUTH, when set, is sent as the Authorization header.
+"""
+FINAL = ("Completed", "Failed")
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+class RunError(Exception):
+    """td answered with an error, or could not be reached."""
+
+
+def run_main(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
+    """Run `td run` with the arguments after `run`; return the exit code."""
+    environ = os.environ if environ is None else environ
+    usage = format_usage("td run", FLAGS, synopsis="WORKFLOW [flags]") + USAGE_HELP
+    workflow, flag_arguments = (
+        (argv[0], argv[1:]) if argv and not argv[0].startswith("-") else ("", argv)
+    )
+    try:
+        result = parse_flags(FLAGS, flag_arguments, environ)
+        if not workflow:
+            raise FlagError("the workflow to run is missing, for example: td run random_dog")
+        if result.args:
+            raise FlagError(f"unexpected argument: {result.args[0]}")
+    except HelpRequested:
+        sys.stdout.write(usage)
+        return 0
+    except FlagError as error:
+        sys.stderr.write(f"td run: {error}\n{usage}")
+        return 2
+
+    values = result.values
+    runner = Runner(
+        server=values["server"],
+        workflow=workflow,
+        params=dict(values["param"]),
+        poll=values["poll"],
+        timeout=values["timeout"],
+        authorization=environ.get("TD_AUTH") or None,
+        out=sys.stdout,
+    )
+    try:
+        return asyncio.run(runner.run())
+    except RunError as error:
+        runner.clear_progress()
+        print(f"td run: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        runner.clear_progress()
+        return 130
+
+
+class Runner:
+    """Starts one instance and follows it, writing what happens to `out`."""
+
+    def __init__(
+        self,
+        *,
+        server: str,
+        workflow: str,
+        params: dict[str, str],
+        poll: timedelta,
+        timeout: timedelta,
+        authorization: str | None,
+        out: TextIO,
+    ) -> None:
+        self.server = server
+        self.workflow = workflow
+        self.params = params
+        self.poll = poll.total_seconds()
+        self.timeout = timeout.total_seconds()
+        self.headers = {"Content-Type": "application/json"}
+        if authorization:
+            self.headers["Authorization"] = authorization
+        self.out = out
+        self.live = out.isatty()
+        self._progress_shown = False
+
+    async def run(self) -> int:
+        started = time.monotonic()
+        async with aiohttp.ClientSession(headers=self.headers) as session:
+            instance_id, answer = await self._start(session)
+            self._line(f"Started {answer['resource_id']}: {answer.get('weblink', '')}")
+            shown_status: str | None = None
+            shown_artifacts: set[str] = set()
+            spinner = itertools.cycle(SPINNER)
+            next_poll = 0.0
+            while True:
+                status = answer["status"]
+                if status != shown_status:
+                    self._line(status)
+                    shown_status = status
+                for artifact in answer.get("artifacts", []):
+                    if artifact["resource_id"] not in shown_artifacts:
+                        shown_artifacts.add(artifact["resource_id"])
+                        self._line(f"{artifact['name']}: {artifact['weblink']}")
+                elapsed = time.monotonic() - started
+                if status in FINAL:
+                    took = format_duration(timedelta(seconds=round(elapsed, 1)))
+                    if status == "Failed":
+                        self._line(f"Failed after {took}: {answer.get('error', 'no reason given')}")
+                        return 1
+                    self._line(f"Completed in {took}")
+                    return 0
+                if elapsed > self.timeout:
+                    raise RunError(
+                        f"{answer['resource_id']} has not finished after "
+                        f"{format_duration(timedelta(seconds=self.timeout))}"
+                    )
+
+                next_poll = time.monotonic() + self.poll
+                while self.live and time.monotonic() < next_poll:
+                    self._progress(
+                        f"{next(spinner)} {status} {elapsed:.0f}s, {len(shown_artifacts)} artifacts"
+                    )
+                    await asyncio.sleep(0.1)
+                    elapsed = time.monotonic() - started
+                if not self.live:
+                    await asyncio.sleep(self.poll)
+                answer = await self._follow(session, instance_id)
+
+    async def _start(self, session: aiohttp.ClientSession) -> tuple[int, dict[str, Any]]:
+        # A fresh instance id, as Dispatch's would be; an id that exists already answers 200.
+        for _ in range(5):
+            instance_id = random.randint(1, MAX_ID)
+            body = {
+                "workflow_id": self.workflow,
+                "params": {"workflowInstanceId": instance_id, **self.params},
+            }
+            status, answer = await self._request(session, "POST", json=body)
+            if status == 201:
+                return instance_id, answer
+        raise RunError("five random instance ids were all taken; try again")
+
+    async def _follow(self, session: aiohttp.ClientSession, instance_id: int) -> dict[str, Any]:
+        query = [
+            ("workflow_id", self.workflow),
+            ("tags", f"workflowId:{self.workflow}"),
+            ("tags", f"workflowInstanceId:{instance_id}"),
+        ]
+        _, answer = await self._request(session, "GET", params=query)
+        return answer
+
+    async def _request(
+        self, session: aiohttp.ClientSession, method: str, **arguments: Any
+    ) -> tuple[int, dict[str, Any]]:
+        """Send a request; wait and retry on 503, raise RunError on any other error."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                async with session.request(method, self.server, **arguments) as response:
+                    status = response.status
+                    retry_after = response.headers.get("Retry-After", "")
+                    try:
+                        answer = await response.json(content_type=None)
+                    except ValueError:
+                        answer = {"error": (await response.text())[:200]}
+            except aiohttp.ClientError as error:
+                raise RunError(f"cannot reach td at {self.server}: {error}") from None
+
+            if status == 503 and time.monotonic() < deadline:
+                delay = float(retry_after) if retry_after.isdigit() else self.poll
+                self._line(f"td answered 503 ({answer.get('error')}); retrying in {delay:.0f}s")
+                await asyncio.sleep(delay)
+                continue
+            if status >= 400 and not (status == 404 and answer.get("status") == "Failed"):
+                raise RunError(f"td answered {status} to {method}: {answer.get('error', answer)}")
+            if not isinstance(answer, dict) or "status" not in answer:
+                raise RunError(f"td answered {status} to {method} without a status: {answer}")
+            return status, answer
+
+    def _line(self, text: str) -> None:
+        self.clear_progress()
+        print(text, file=self.out, flush=True)
+
+    def _progress(self, text: str) -> None:
+        self.out.write(f"\r\033[K{text}")
+        self.out.flush()
+        self._progress_shown = True
+
+    def clear_progress(self) -> None:
+        if self._progress_shown:
+            self.out.write("\r\033[K")
+            self.out.flush()
+            self._progress_shown = False

@@ -1,0 +1,124 @@
+"""`td run`: start and follow a workflow through a running td, as Dispatch would."""
+
+import asyncio
+import os
+import pty
+import subprocess
+
+import pytest
+
+from tests.processes import DISPATCH_HEADERS, TD
+
+
+async def run_command(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        TD, "run", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+@pytest.fixture
+async def td_server(start_td, td_args, td_env):
+    env = {**td_env, "TD_AUTH": DISPATCH_HEADERS["Authorization"]}
+    td = start_td([*td_args, "-step-delay=200ms"], env)
+    await td.wait_ready()
+    yield td, env
+    assert td.stop() == 0
+
+
+async def test_run_completes_and_lists_artifacts(td_server):
+    td, env = td_server
+
+    code, stdout, stderr = await run_command(
+        ["random_dog", "-param", "breed=hound", f"-server={td.url}", "-poll=100ms"], env
+    )
+
+    lines = stdout.splitlines()
+    assert code == 0, stderr
+    assert lines[0].startswith("Started random_dog-")
+    assert "Created" in lines or "Running" in lines
+    assert any(line.startswith("Dog 1: https://images.dog.ceo/") for line in lines)
+    assert any(line.startswith("Dog 2: https://images.dog.ceo/") for line in lines)
+    assert lines[-1].startswith("Completed in ")
+    assert "\r" not in stdout
+
+
+async def test_run_failed_exits_1(td_server):
+    td, env = td_server
+
+    code, stdout, _ = await run_command(
+        ["random_dog", "-param=breed=wolf", f"-server={td.url}", "-poll=100ms"], env
+    )
+
+    assert code == 1
+    assert "Failed after" in stdout
+    assert "breed 'wolf' not found" in stdout
+
+
+async def test_run_rejected_param_exits_1(td_server):
+    td, env = td_server
+
+    code, _, stderr = await run_command(
+        ["random_dog", "-param", "breed=Not A Breed", f"-server={td.url}"], env
+    )
+
+    assert code == 1
+    assert "td answered 400" in stderr
+    assert "params.breed" in stderr
+
+
+async def test_run_without_secret_exits_1(td_server):
+    td, env = td_server
+    env = {key: value for key, value in env.items() if key != "TD_AUTH"}
+
+    code, _, stderr = await run_command(["random_dog", f"-server={td.url}"], env)
+
+    assert code == 1
+    assert "401" in stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "the workflow to run is missing"),
+        (["random_dog", "-param", "novalue"], "expected key=value"),
+        (["random_dog", "-poll=0s"], "must be more than 0s"),
+        (["random_dog", "-nope"], "flag provided but not defined"),
+    ],
+)
+async def test_run_usage_errors_exit_2(td_env, args, message):
+    code, _, stderr = await run_command(args, td_env)
+
+    assert code == 2
+    assert message in stderr
+
+
+async def test_run_on_terminal_shows_progress(td_server):
+    td, env = td_server
+    controller, terminal = pty.openpty()
+
+    process = subprocess.Popen(  # noqa: ASYNC220 - a pty needs Popen; it returns at once
+        [TD, "run", "random_dog", f"-server={td.url}", "-poll=300ms"],
+        env=env,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = await asyncio.to_thread(os.read, controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    code = await asyncio.to_thread(process.wait, 60)
+    os.close(controller)
+
+    text = output.decode(errors="replace")
+    assert code == 0, text
+    assert "\r\x1b[K" in text
+    assert "Completed in " in text
