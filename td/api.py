@@ -7,6 +7,7 @@ redirected POST into a GET. Every answer is JSON, errors included, and every err
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,6 +33,7 @@ from td.instances import (
     temporal_workflow_id,
 )
 from td.logs import WORKFLOW_ID
+from td.metrics import ApiMetrics
 from td.openapi import openapi_document
 from td.temporal import TemporalConnection, TemporalUnavailable
 from td.workflows.base import WorkflowDefinition
@@ -48,6 +50,7 @@ CONFIG = web.AppKey("config", Config)
 CONNECTION = web.AppKey("connection", TemporalConnection)
 DEFINITIONS = web.AppKey("definitions", dict[str, WorkflowDefinition])
 LINKS = web.AppKey("links", Links)
+METRICS = web.AppKey("metrics", ApiMetrics)
 
 
 class UnknownWorkflow(Exception):
@@ -67,16 +70,18 @@ def create_app(
 
     Raises AuthFileError if the -auth-file cannot be read.
     """
-    middlewares = [error_middleware]
+    app_metrics = ApiMetrics()
+    middlewares = [metrics_middleware(app_metrics), error_middleware]
     credentials = Credentials(config.auth_file, config.auth_value)
     if credentials.configured:
-        # Outermost, so a rejected request reaches nothing else.
-        middlewares.insert(0, auth_middleware(credentials))
+        # Before everything but the metrics, so a rejected request reaches nothing else.
+        middlewares.insert(1, auth_middleware(credentials))
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_SIZE)
     app[CONFIG] = config
     app[CONNECTION] = connection
     app[DEFINITIONS] = definitions
     app[LINKS] = Links(namespace=config.namespace, ui=config.ui)
+    app[METRICS] = app_metrics
 
     for path in ("/workflow", "/workflow/"):
         app.router.add_post(path, start_workflow)
@@ -127,6 +132,7 @@ async def start_workflow(request: web.Request) -> web.Response:
         step_delay=config.step_delay,
         links=request.app[LINKS],
     )
+    request.app[METRICS].record_start(definition.id, started)
     return _json_response(update, status=201 if started else 200)
 
 
@@ -174,6 +180,31 @@ def _error_response(
         body["field"] = field
     body.update(extra)
     return web.json_response(body, status=http_status, headers=headers)
+
+
+def metrics_middleware(metrics: ApiMetrics) -> Callable:
+    """Return a middleware that counts and times every request, rejected ones included."""
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as error:
+            status = error.status
+            raise
+        finally:
+            # The route's pattern, not the path, so that label values stay few.
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else "unmatched"
+            metrics.record_request(route, request.method, status, time.perf_counter() - started)
+
+    return middleware
 
 
 @web.middleware

@@ -43,6 +43,16 @@ def _choice(name: str, choices: Sequence[str]) -> Callable[[str], str]:
     return parse
 
 
+def _parse_metrics_address(text: str) -> str | None:
+    if not text:
+        return None
+    host, port = parse_host_port(text)
+    # The SDK's listener needs a host: an empty one means every interface, as for -api.
+    if not host:
+        host = "0.0.0.0"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _parse_address(text: str) -> str:
     parse_host_port(text)
     return text
@@ -124,6 +134,12 @@ FLAGS = (
         default="text",
         parse=_choice("log-format", FORMATS),
         placeholder="format",
+    ),
+    Flag(
+        "metrics",
+        "host:port to serve Prometheus metrics on at /metrics; empty serves none",
+        parse=_parse_metrics_address,
+        placeholder="host:port",
     ),
     Flag(
         "list-workflows",
@@ -209,6 +225,7 @@ def build_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | No
         log_level=values["log-level"],
         log_format=values["log-format"],
         list_workflows=values["list-workflows"],
+        metrics=values["metrics"],
     )
 
 

@@ -32,6 +32,8 @@ class Config:
     # The file of accepted Authorization header values, and one more value from TD_AUTH.
     auth_file: Path | None = None
     auth_value: str | None = attrs.field(default=None, repr=False)
+    # host:port of the Prometheus listener, or None for no metrics.
+    metrics: str | None = None
     list_workflows: bool = False
     log_level: str = "info"
     log_format: str = "text"

@@ -28,7 +28,7 @@ API_SHUTDOWN_TIMEOUT = 5.0
 
 async def serve(config: Config) -> int:
     """Serve until SIGINT or SIGTERM, then stop gracefully; return the exit code."""
-    install_runtime(config.log_level)
+    install_runtime(config.log_level, config.metrics)
     definitions = load_definitions()
     dev_server: DevServer | None = None
     if config.dev:

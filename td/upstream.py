@@ -41,10 +41,12 @@ async def get_json(
             retry_after = response.headers.get("Retry-After")
             body = await response.read()
     except (aiohttp.ClientError, TimeoutError) as error:
+        _count_call(service, "network_error")
         reason = str(error) or type(error).__name__
         activity.logger.warning("%s request failed (attempt %d): %s", service, attempt, reason)
         raise ApplicationError(f"{service} request failed: {reason}", type=RETRYABLE) from error
 
+    _count_call(service, _outcome(status))
     if status == 429 or status >= 500:
         delay = _parse_retry_after(retry_after)
         activity.logger.warning(
@@ -65,6 +67,23 @@ async def get_json(
         raise ApplicationError(
             f"{service} answered HTTP {status} with a body that is not JSON", type=RETRYABLE
         ) from None
+
+
+def _outcome(status: int) -> str:
+    if status == 429:
+        return "rate_limited"
+    if status >= 500:
+        return "server_error"
+    if status >= 400:
+        return "client_error"
+    return "success"
+
+
+def _count_call(service: str, outcome: str) -> None:
+    counter = activity.metric_meter().create_counter(
+        "td_upstream_requests", "Calls to upstream APIs, by service and outcome"
+    )
+    counter.add(1, {"service": service, "outcome": outcome})
 
 
 def _parse_retry_after(value: str | None) -> timedelta | None:

@@ -226,3 +226,49 @@ async def test_log_level_warning_hides_info(start_td, td_args):
 
     assert " INFO " not in td.log()
     assert "No API secret is configured" in td.log()
+
+
+async def test_metrics_listener_serves_td_and_sdk(start_td, td_args):
+    metrics_port = free_port()
+    td = start_td([*td_args, f"-metrics=127.0.0.1:{metrics_port}"])
+    await td.wait_ready()
+    instance_id = new_instance_id()
+
+    async with aiohttp.ClientSession() as session:
+        dispatch = Dispatch(session, td.url, "2023")
+        await dispatch.run("random_dog", instance_id, {})
+        await dispatch.run("random_dog", instance_id, {})
+        await dispatch.follow("random_dog", instance_id)
+        async with session.get(f"http://127.0.0.1:{metrics_port}/metrics") as response:
+            text = await response.text()
+    assert td.stop() == 0
+
+    samples = parse_metrics(text)
+    assert samples[("td_http_requests_total", "method=POST,route=/workflow/,status=201")] == 1
+    assert samples[("td_http_requests_total", "method=POST,route=/workflow/,status=200")] == 1
+    assert samples[("td_http_request_duration_seconds_count", "method=GET,route=/workflow/")] >= 1
+    assert samples[("td_workflow_starts_total", "workflow=random_dog")] == 1
+    assert samples[("td_workflow_start_repeats_total", "workflow=random_dog")] == 1
+    final = ("td_workflow_final_states_total", "status=Completed,workflow=random_dog")
+    assert samples[final] == 1
+    assert samples[("td_upstream_requests_total", "outcome=success,service=dog.ceo")] == 2
+    # The SDK's own worker metrics come from the same listener.
+    assert any(name.startswith("temporal_workflow_completed") for name, _ in samples)
+
+
+def parse_metrics(text: str) -> dict[tuple[str, str], float]:
+    """Parse Prometheus text into {(name, "label=value,..."): value}, labels sorted by name."""
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        series, value = line.rsplit(" ", 1)
+        name, _, labels = series.partition("{")
+        pairs = sorted(
+            pair.replace('"', "") for pair in labels.rstrip("}").split(",") if pair and "=" in pair
+        )
+        # Drop the attributes that the SDK adds to workflow and activity metrics.
+        sdk_labels = ("namespace=", "task_queue=", "workflow_type=", "activity_type=")
+        keep = [pair for pair in pairs if not pair.startswith(sdk_labels)]
+        samples[(name, ",".join(keep))] = samples.get((name, ",".join(keep)), 0) + float(value)
+    return samples

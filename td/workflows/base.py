@@ -182,6 +182,7 @@ async def run_picture_steps(
             reason = f"{label} {number} failed: {_failure_message(error)}"
             workflow.logger.error("Workflow instance %d: %s", workflow_input.instance_id, reason)
             reporter.set_status(WorkflowInstanceStatus.FAILED, error=reason)
+            _count_final_status(WorkflowInstanceStatus.FAILED)
             raise ApplicationError(reason, non_retryable=True) from error
 
         now = workflow.now()
@@ -202,8 +203,18 @@ async def run_picture_steps(
         )
 
     reporter.set_status(WorkflowInstanceStatus.COMPLETED)
+    _count_final_status(WorkflowInstanceStatus.COMPLETED)
     workflow.logger.info("Workflow instance %d completed", workflow_input.instance_id)
     return reporter.artifacts
+
+
+def _count_final_status(status: WorkflowInstanceStatus) -> None:
+    # The workflow's metric meter records nothing while a worker replays history, so each
+    # execution is counted once.
+    counter = workflow.metric_meter().create_counter(
+        "td_workflow_final_states", "Workflow instances that ended, by workflow and status"
+    )
+    counter.add(1, {"workflow": workflow.info().workflow_type, "status": status.value})
 
 
 def _failure_message(error: ActivityError) -> str:
