@@ -16,7 +16,7 @@ FORMATS = ("text", "json")
 _RECORD_ATTRIBUTES = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 # The request key under which handlers store the Temporal workflow id for the access log.
-WORKFLOW_ID = "td.workflow_id"
+WORKFLOW_ID = web.RequestKey("workflow_id", str)
 
 
 class JSONFormatter(logging.Formatter):

@@ -73,7 +73,9 @@ def make_api_factory(
     target = env.client.service_client.config.target_host
     cleanups: list[Callable[[], Awaitable[None]]] = []
 
-    async def make(*, worker: bool = True, connect: bool = True, **overrides) -> Api:
+    async def make(
+        *, worker: bool = True, connect: bool = True, definitions=None, **overrides
+    ) -> Api:
         config = Config(
             temporal=target,
             queue=f"test-{uuid.uuid4()}",
@@ -86,12 +88,13 @@ def make_api_factory(
         connection = TemporalConnection(config.temporal, config.namespace)
         if connect:
             await connection.connect()
-        http = TestClient(TestServer(create_app(config, connection, DEFINITIONS)))
+        definitions = definitions or DEFINITIONS
+        http = TestClient(TestServer(create_app(config, connection, definitions)))
         await http.start_server()
         cleanups.append(http.close)
         if worker:
             session = create_http_session()
-            running = create_worker(env.client, config, DEFINITIONS, session)
+            running = create_worker(env.client, config, definitions, session)
             task = asyncio.create_task(running.run())
 
             async def stop_worker() -> None:
