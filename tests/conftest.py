@@ -12,7 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from td.converter import data_converter
 from tests import upstreams
-from tests.processes import Td
+from tests.frozen import FrozenBuild, runs_frozen
+from tests.processes import TD, Td
 
 
 def _find_binary(name: str) -> str:
@@ -81,9 +82,41 @@ def _clear_upstream_faults(request: pytest.FixtureRequest) -> None:
             state.requests.clear()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _frozen_build(request, tmp_path_factory) -> Iterator[FrozenBuild | None]:
+    """Start building the frozen td at the session's start if a collected test runs it.
+
+    The build runs while the first tests do, since they leave the CPU mostly idle.
+    """
+    if not any(runs_frozen(item) for item in request.session.items):
+        yield None
+        return
+    build = FrozenBuild(tmp_path_factory.mktemp("frozen"))
+    build.start()
+    yield build
+    build.stop()
+
+
+@pytest.fixture(scope="session")
+def frozen_td(_frozen_build: FrozenBuild | None) -> str:
+    """Path of td frozen by PyInstaller with build.spec."""
+    assert _frozen_build is not None, "frozen_td is used by a test that runs_frozen() missed"
+    return _frozen_build.wait()
+
+
 @pytest.fixture
-def td_env(dog_api, unsplash_api, tmp_path) -> dict[str, str]:
+def td_command(request: pytest.FixtureRequest) -> str:
+    """The td command under test: the installed one, or the frozen binary for "frozen"."""
+    if getattr(request, "param", "installed") == "frozen":
+        return request.getfixturevalue("frozen_td")
+    return TD
+
+
+@pytest.fixture
+def td_env(dog_api, unsplash_api, temporal_cli, tmp_path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("TD_")}
+    # The frozen binary does not sit beside the temporal CLI, so -dev finds it on PATH.
+    env["PATH"] = os.pathsep.join([str(Path(temporal_cli).parent), env.get("PATH", "")])
     env.pop("TEMPORAL_ADDRESS", None)
     env.pop("TEMPORAL_NAMESPACE", None)
     env["UNSPLASH_ACCESS_KEY"] = upstreams.UNSPLASH_KEY
@@ -104,11 +137,12 @@ def td_args(dev_env, dog_api, unsplash_api) -> list[str]:
 
 
 @pytest.fixture
-def start_td(td_env, tmp_path) -> Iterator:
+def start_td(td_env, td_command, tmp_path) -> Iterator:
     started: list[Td] = []
 
     def start(args: list[str], env: dict[str, str] | None = None, **options) -> Td:
-        td = Td(args, env or td_env, tmp_path / f"td-{len(started)}.log", **options)
+        log_path = tmp_path / f"td-{len(started)}.log"
+        td = Td(args, env or td_env, log_path, command=td_command, **options)
         started.append(td)
         return td
 

@@ -1,6 +1,7 @@
 """Helpers that run the `td` command as a child process and speak to it as Dispatch does."""
 
 import asyncio
+import os
 import signal
 import socket
 import ssl
@@ -33,6 +34,7 @@ class Td:
         env: dict[str, str],
         log_path: Path,
         client_tls: ssl.SSLContext | None = None,
+        command: str = TD,
     ) -> None:
         self.port = free_port()
         # With client_tls, td serves HTTPS and the tests' clients trust the test CA.
@@ -41,12 +43,15 @@ class Td:
         self.url = f"{scheme}://127.0.0.1:{self.port}/workflow/"
         self.log_path = log_path
         self._log = log_path.open("ab")
+        # td runs in a session of its own so that kill() reaches all of its processes. A PyInstaller
+        # binary runs td in a child process, and -dev adds the Temporal dev server.
         self.process = subprocess.Popen(
-            [TD, f"-api=127.0.0.1:{self.port}", *args],
+            [command, f"-api=127.0.0.1:{self.port}", *args],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=self._log,
+            start_new_session=True,
         )
 
     async def wait_ready(self, limit: float = 60.0) -> None:
@@ -79,7 +84,11 @@ class Td:
             self._log.close()
 
     def kill(self) -> None:
-        self.process.kill()
+        """Send SIGKILL to td's whole process group."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.process.wait()
         self._log.close()
 

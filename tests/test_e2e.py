@@ -1,10 +1,12 @@
 """The installed `td` command, driven the way each Dispatch generation drives it.
 
 Every test starts td as a child process, against a real Temporal dev server and the stand-ins,
-all on loopback.
+all on loopback. The tests marked BOTH_COMMANDS also run the binary that PyInstaller builds
+from build.spec.
 """
 
 import asyncio
+import importlib.metadata
 import json
 import signal
 import socket
@@ -14,9 +16,11 @@ import aiohttp
 import pytest
 
 from tests.dispatch_rules import check_answer, check_progression
-from tests.processes import TD, Dispatch, free_port, new_instance_id
+from tests.frozen import BOTH_COMMANDS
+from tests.processes import Dispatch, free_port, new_instance_id
 
 
+@BOTH_COMMANDS
 @pytest.mark.parametrize("generation", ["2021", "2022", "2023"])
 async def test_td_serves_dispatch_generation(start_td, td_args, generation):
     td = start_td(td_args)
@@ -75,6 +79,7 @@ async def test_readyz_api_only_without_worker(start_td, td_args):
     assert td.stop() == 0
 
 
+@BOTH_COMMANDS
 async def test_sigterm_exits_cleanly(start_td, td_args):
     td = start_td(td_args)
     await td.wait_ready()
@@ -85,6 +90,7 @@ async def test_sigterm_exits_cleanly(start_td, td_args):
     assert "td stopped" in td.log()
 
 
+@BOTH_COMMANDS
 async def test_sigint_exits_cleanly(start_td, td_args):
     td = start_td(td_args)
     await td.wait_ready()
@@ -133,6 +139,7 @@ async def test_worker_killed_instance_resumes(start_td, td_args):
     assert api_only.stop() == 0
 
 
+@BOTH_COMMANDS
 async def test_dev_flag_runs_and_keeps_data(start_td, td_env, dog_api, tmp_path):
     temporal_port = free_port()
     args = [
@@ -167,19 +174,36 @@ async def test_dev_flag_runs_and_keeps_data(start_td, td_env, dog_api, tmp_path)
     assert (tmp_path / "state" / "td" / "temporal-dev.db").is_file()
 
 
-def test_unknown_flag_exits_2(td_env):
-    result = subprocess.run([TD, "-nope"], env=td_env, capture_output=True, text=True, timeout=60)
+@BOTH_COMMANDS
+def test_unknown_flag_exits_2(td_command, td_env):
+    result = subprocess.run(
+        [td_command, "-nope"], env=td_env, capture_output=True, text=True, timeout=60
+    )
 
     assert result.returncode == 2
     assert "flag provided but not defined: -nope" in result.stderr
     assert "Usage: td" in result.stderr
 
 
-def test_help_exits_0(td_env):
-    result = subprocess.run([TD, "-help"], env=td_env, capture_output=True, text=True, timeout=60)
+@BOTH_COMMANDS
+def test_help_exits_0(td_command, td_env):
+    result = subprocess.run(
+        [td_command, "-help"], env=td_env, capture_output=True, text=True, timeout=60
+    )
 
     assert result.returncode == 0
     assert "-step-delay duration" in result.stdout
+
+
+@BOTH_COMMANDS
+def test_version_prints_package_version(td_command, td_env):
+    result = subprocess.run(
+        [td_command, "-version"], env=td_env, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 0
+    assert result.stdout == f"td {importlib.metadata.version('td')}\n"
+    assert result.stderr == ""
 
 
 async def test_environment_sets_flags(start_td, td_env, td_args):

@@ -1,0 +1,48 @@
+"""What only the frozen binary can get wrong: finding files relative to itself.
+
+tests/test_e2e.py runs the shared end-to-end tests against both the installed command and the
+binary.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.frozen import BUILD_TIMEOUT
+from tests.processes import Td, free_port
+
+
+# The test may wait for the session's build, which counts toward its time limit.
+@pytest.mark.timeout(BUILD_TIMEOUT)
+async def test_dev_finds_temporal_beside_binary(frozen_td, temporal_cli, td_env, tmp_path):
+    # A release archive contains td alone, and a user may unpack the temporal CLI beside it.
+    folder = tmp_path / "unpacked"
+    folder.mkdir()
+    binary = folder / "td"
+    shutil.copy2(frozen_td, binary)
+    os.symlink(temporal_cli, folder / "temporal")
+    env = dict(td_env)
+    env["PATH"] = os.pathsep.join(
+        entry
+        for entry in env.get("PATH", "").split(os.pathsep)
+        if entry and not (Path(entry) / "temporal").exists()
+    )
+    assert shutil.which("temporal", path=env["PATH"]) is None
+
+    td = Td(
+        ["-dev", f"-temporal=127.0.0.1:{free_port()}"],
+        env,
+        tmp_path / "td.log",
+        command=str(binary),
+    )
+    try:
+        await td.wait_ready(limit=90)
+        exit_code = td.stop()
+    finally:
+        if td.process.poll() is None:
+            td.kill()
+
+    assert exit_code == 0
+    assert f"Starting the Temporal dev server: {folder / 'temporal'}" in td.log()
