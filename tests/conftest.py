@@ -130,7 +130,7 @@ def td_args(dev_env, dog_api, unsplash_api) -> list[str]:
     return [
         f"-temporal={target}",
         f"-queue=e2e-{uuid.uuid4()}",
-        "-step-delay=300ms",
+        "-step-delay=0s",
         f"-dog-api={dog_api.base_url}",
         f"-unsplash-api={unsplash_api.base_url}",
     ]
