@@ -30,6 +30,7 @@ import aiohttp
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 
+from bench.loopback import wait_for_port
 from td.converter import data_converter
 from td.dispatch import WorkflowInstanceStatus
 from td.workflows.base import PROGRESS_MEMO, Progress, WorkflowInput
@@ -48,18 +49,6 @@ class Ids:
     def __call__(self) -> int:
         self._next += 1
         return self._next
-
-
-async def wait_for_port(port: int, limit: float = 30) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
 def rss_mib(pid: int) -> float:

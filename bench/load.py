@@ -25,6 +25,7 @@ import aiohttp
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from bench.loopback import wait_for_port
 from tests import upstreams
 from tests.processes import free_port
 
@@ -35,18 +36,6 @@ def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
     return ordered[index]
-
-
-async def wait_for_port(port: int, limit: float) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {limit} s")
 
 
 class Load:

@@ -4,7 +4,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from td.converter import data_converter
 from tests import upstreams
 from tests.frozen import FrozenBuild, runs_frozen
+from tests.harness import Api, make_api_factory
 from tests.processes import TD, Td
 
 
@@ -150,3 +151,12 @@ def start_td(td_env, td_command, tmp_path) -> Iterator:
     for td in started:
         if td.process.poll() is None:
             td.kill()
+
+
+@pytest.fixture
+async def make_api(dev_env, dog_api, unsplash_api) -> AsyncIterator[Callable[..., Awaitable[Api]]]:
+    """A factory of in-process td APIs, each with a worker unless told otherwise."""
+    make = make_api_factory(dev_env, dog_api, unsplash_api)
+    yield make
+    for cleanup in reversed(make.cleanups):
+        await cleanup()

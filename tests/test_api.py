@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from temporalio.service import RPCError
@@ -17,14 +16,6 @@ from tests.harness import (
     new_instance_id,
     start_params,
 )
-
-
-@pytest.fixture
-async def make_api(dev_env, dog_api, unsplash_api) -> AsyncIterator[Callable[..., Awaitable[Api]]]:
-    make = make_api_factory(dev_env, dog_api, unsplash_api)
-    yield make
-    for cleanup in reversed(make.cleanups):
-        await cleanup()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +10,7 @@ from aiohttp import web
 
 import td.workflows
 from tests.dispatch_rules import check_answer
-from tests.harness import Api, follow_query, make_api_factory, new_instance_id, start_params
+from tests.harness import follow_query, new_instance_id, start_params
 
 README = Path(__file__).parent.parent / "README.md"
 MODULE = Path(td.workflows.__file__).parent / "random_fox.py"
@@ -59,14 +59,6 @@ def fox_module(fox_api, monkeypatch) -> Iterator:
     finally:
         MODULE.unlink()
         sys.modules.pop("td.workflows.random_fox", None)
-
-
-@pytest.fixture
-async def make_api(dev_env, dog_api, unsplash_api) -> AsyncIterator[Callable[..., Awaitable[Api]]]:
-    make = make_api_factory(dev_env, dog_api, unsplash_api)
-    yield make
-    for cleanup in reversed(make.cleanups):
-        await cleanup()
 
 
 async def test_new_module_runs_from_dispatch(fox_module, make_api):

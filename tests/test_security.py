@@ -4,7 +4,6 @@ import asyncio
 import json
 import os
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -12,18 +11,10 @@ import pytest
 
 from tests.certificates import Certificates, make_certificates
 from tests.grpc_proxy import GrpcProxy
-from tests.harness import Api, make_api_factory, new_instance_id, start_params
+from tests.harness import Api, new_instance_id, start_params
 from tests.processes import DISPATCH_HEADERS, TD, Dispatch
 
 TOKEN = DISPATCH_HEADERS["Authorization"]
-
-
-@pytest.fixture
-async def make_api(dev_env, dog_api, unsplash_api) -> AsyncIterator[Callable[..., Awaitable[Api]]]:
-    make = make_api_factory(dev_env, dog_api, unsplash_api)
-    yield make
-    for cleanup in reversed(make.cleanups):
-        await cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -227,6 +218,20 @@ async def test_no_secret_warns_at_start(start_td, td_args):
     assert "No API secret is configured" in td.log()
 
 
+def tls_env(td_env: dict[str, str], proxy: GrpcProxy, certificates: Certificates) -> dict:
+    """The environment for a td that reaches Temporal through `proxy`, trusting the test CA."""
+    return {
+        **td_env,
+        "TEMPORAL_ADDRESS": proxy.address,
+        "TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(certificates.ca),
+        "TEMPORAL_TLS_SERVER_NAME": "localhost",
+    }
+
+
+def without_temporal_flag(args: list[str]) -> list[str]:
+    return [arg for arg in args if not arg.startswith("-temporal=")]
+
+
 @pytest.mark.parametrize("mode", ["tls", "mutual-tls", "api-key"])
 async def test_temporal_over_tls(start_td, td_args, td_env, dev_env, certificates, tmp_path, mode):
     upstream = dev_env.client.service_client.config.target_host
@@ -237,20 +242,14 @@ async def test_temporal_over_tls(start_td, td_args, td_env, dev_env, certificate
         require_client_cert=mode == "mutual-tls",
         api_key="temporal-key" if mode == "api-key" else None,
     )
-    env = {
-        **td_env,
-        "TEMPORAL_ADDRESS": proxy.address,
-        "TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(certificates.ca),
-        "TEMPORAL_TLS_SERVER_NAME": "localhost",
-    }
+    env = tls_env(td_env, proxy, certificates)
     if mode == "mutual-tls":
         env["TEMPORAL_TLS_CLIENT_CERT_PATH"] = str(certificates.client_cert)
         env["TEMPORAL_TLS_CLIENT_KEY_PATH"] = str(certificates.client_key)
     if mode == "api-key":
         env["TEMPORAL_API_KEY"] = "temporal-key"
-    args = [arg for arg in td_args if not arg.startswith("-temporal=")]
     try:
-        td = start_td(args, env)
+        td = start_td(without_temporal_flag(td_args), env)
         await td.wait_ready()
         instance_id = new_instance_id()
         async with aiohttp.ClientSession() as session:
@@ -278,17 +277,11 @@ async def test_temporal_tls_rejection_answers_503(
         require_client_cert=mode == "no-client-cert",
         api_key="temporal-key" if mode == "wrong-api-key" else None,
     )
-    env = {
-        **td_env,
-        "TEMPORAL_ADDRESS": proxy.address,
-        "TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(certificates.ca),
-        "TEMPORAL_TLS_SERVER_NAME": "localhost",
-    }
+    env = tls_env(td_env, proxy, certificates)
     if mode == "wrong-api-key":
         env["TEMPORAL_API_KEY"] = "not-the-key"
-    args = [arg for arg in td_args if not arg.startswith("-temporal=")]
     try:
-        td = start_td(args, env)
+        td = start_td(without_temporal_flag(td_args), env)
         await asyncio.sleep(3)
         async with aiohttp.ClientSession() as session:
             dispatch = Dispatch(session, td.url, "2023")
