@@ -54,7 +54,15 @@ def _parse_metrics_address(text: str) -> str | None:
 
 
 def _parse_address(text: str) -> str:
-    parse_host_port(text)
+    host, _ = parse_host_port(text)
+    if not host:
+        raise ValueError(f"the host is missing in {text!r}: use host:port, like localhost:7233")
+    return text
+
+
+def _parse_name(text: str) -> str:
+    if not text.strip():
+        raise ValueError("cannot be empty")
     return text
 
 
@@ -78,10 +86,17 @@ FLAGS = (
         "namespace",
         "Temporal namespace",
         default=DEFAULTS.namespace,
+        parse=_parse_name,
         placeholder="name",
         fallback_env=("TEMPORAL_NAMESPACE",),
     ),
-    Flag("queue", "Temporal task queue", default=DEFAULTS.queue, placeholder="name"),
+    Flag(
+        "queue",
+        "Temporal task queue",
+        default=DEFAULTS.queue,
+        parse=_parse_name,
+        placeholder="name",
+    ),
     Flag(
         "worker",
         "run the Temporal worker in this process; -worker=false runs the API alone",
@@ -188,6 +203,8 @@ def build_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | No
             urls[name] = None
     if urls["dog-api"] is None or urls["unsplash-api"] is None:
         raise FlagError("-dog-api and -unsplash-api cannot be empty")
+    if values["api"] is None and not values["worker"]:
+        raise FlagError("with -api= and -worker=false td would run nothing: keep one of them")
 
     temporal, namespace, temporal_options = _temporal_settings(values, result.explicit, environ)
     tls_context = None

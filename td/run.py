@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -45,7 +46,7 @@ FLAGS = (
     ),
     Flag(
         "server",
-        "URL of td's workflow API",
+        "URL of td, or of its workflow API",
         default="http://localhost:8888/workflow/",
         placeholder="URL",
     ),
@@ -99,7 +100,7 @@ def run_main(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> i
 
     values = result.values
     runner = Runner(
-        server=values["server"],
+        server=_workflow_url(values["server"]),
         workflow=workflow,
         params=dict(values["param"]),
         poll=values["poll"],
@@ -116,6 +117,14 @@ def run_main(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> i
     except KeyboardInterrupt:
         runner.clear_progress()
         return 130
+
+
+def _workflow_url(server: str) -> str:
+    """Accept td's base URL as well as the workflow API's: http://host:8888 means its /workflow/."""
+    parts = urlsplit(server)
+    if parts.path in ("", "/"):
+        return urlunsplit(parts._replace(path="/workflow/"))
+    return server
 
 
 class Runner:
@@ -155,13 +164,14 @@ class Runner:
             next_poll = 0.0
             while True:
                 status = answer["status"]
-                if status != shown_status:
-                    self._line(status)
-                    shown_status = status
+                # Artifacts first: the step that added them happened before the status change.
                 for artifact in answer.get("artifacts", []):
                     if artifact["resource_id"] not in shown_artifacts:
                         shown_artifacts.add(artifact["resource_id"])
                         self._line(f"{artifact['name']}: {artifact['weblink']}")
+                if status != shown_status and status not in FINAL:
+                    self._line(status)
+                    shown_status = status
                 elapsed = time.monotonic() - started
                 if status in FINAL:
                     took = format_duration(timedelta(seconds=round(elapsed, 1)))

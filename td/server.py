@@ -10,7 +10,7 @@ from aiohttp import web
 
 from td.api import create_app
 from td.config import Config
-from td.devserver import DevServer
+from td.devserver import DevServer, state_dir
 from td.health import WorkerState
 from td.logs import AccessLogger
 from td.telemetry import install_runtime
@@ -30,23 +30,45 @@ async def serve(config: Config) -> int:
     """Serve until SIGINT or SIGTERM, then stop gracefully; return the exit code."""
     install_runtime(config.log_level, config.metrics)
     definitions = load_definitions()
-    dev_server: DevServer | None = None
-    if config.dev:
-        host, _, port = config.temporal.rpartition(":")
-        dev_server = DevServer(host, int(port), config.namespace)
-        await dev_server.start()
-        config = attrs.evolve(config, temporal=dev_server.target, ui=config.ui or dev_server.ui_url)
-
-    try:
-        return await _serve(config, definitions)
-    finally:
-        if dev_server is not None:
-            await dev_server.stop()
-
-
-async def _serve(config: Config, definitions: dict[str, WorkflowDefinition]) -> int:
     stop = asyncio.Event()
     _install_signal_handlers(stop)
+
+    dev_server: DevServer | None = None
+    watcher: asyncio.Task[int] | None = None
+    if config.dev:
+        host, _, port = config.temporal.rpartition(":")
+        dev_server = DevServer(host.strip("[]"), int(port), config.namespace)
+        await dev_server.start()
+        config = attrs.evolve(config, temporal=dev_server.target, ui=config.ui or dev_server.ui_url)
+        watcher = asyncio.create_task(_watch_dev_server(dev_server, stop))
+
+    try:
+        exit_code = await _serve(config, definitions, stop)
+    finally:
+        if watcher is not None and not watcher.done():
+            watcher.cancel()
+        if dev_server is not None:
+            await dev_server.stop()
+    if watcher is not None and watcher.done() and not watcher.cancelled():
+        return 1
+    return exit_code
+
+
+async def _watch_dev_server(dev_server: DevServer, stop: asyncio.Event) -> int:
+    """Stop td if the dev server it started exits while td still needs it."""
+    exit_code = await dev_server.wait()
+    logger.error(
+        "The Temporal dev server exited with code %d, so td stops; see its log in %s",
+        exit_code,
+        state_dir(),
+    )
+    stop.set()
+    return exit_code
+
+
+async def _serve(
+    config: Config, definitions: dict[str, WorkflowDefinition], stop: asyncio.Event
+) -> int:
     _warn_about_config(config)
 
     connection = TemporalConnection(config.temporal, config.namespace, config.temporal_options)
@@ -62,15 +84,18 @@ async def _serve(config: Config, definitions: dict[str, WorkflowDefinition]) -> 
         )
         await runner.setup()
         host, port = config.api
+        site = web.TCPSite(runner, host or None, port, ssl_context=config.tls_context)
         try:
-            await web.TCPSite(runner, host or None, port, ssl_context=config.tls_context).start()
+            await site.start()
         except OSError as error:
             logger.error("Cannot listen on %s:%d: %s", host, port, error)
             await runner.cleanup()
             connect_task.cancel()
             return 1
         scheme = "https" if config.tls_context else "http"
-        logger.info("API listening on %s://%s:%d/workflow", scheme, host or "0.0.0.0", port)
+        # The bound port, which differs from the flag's when that asks for port 0.
+        bound_port = runner.addresses[0][1] if runner.addresses else port
+        logger.info("API listening on %s://%s:%d/workflow", scheme, host or "0.0.0.0", bound_port)
 
     worker_task: asyncio.Task[None] | None = None
     if config.worker:
@@ -164,8 +189,6 @@ def _warn_about_config(config: Config) -> None:
             "%s is not set, so random_unsplash fails; set it to an Unsplash API access key",
             ACCESS_KEY_VARIABLE,
         )
-    if config.api is None and not config.worker:
-        logger.warning("Neither the API nor the worker runs: set -api or -worker")
 
 
 def _is_loopback(host: str) -> bool:

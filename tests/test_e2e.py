@@ -8,6 +8,7 @@ from build.spec.
 import asyncio
 import importlib.metadata
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -171,7 +172,37 @@ async def test_dev_flag_runs_and_keeps_data(start_td, td_env, dog_api, tmp_path)
 
     assert status == 200
     assert body["status"] == "Completed"
-    assert (tmp_path / "state" / "td" / "temporal-dev.db").is_file()
+    assert (tmp_path / "state" / "td" / f"temporal-dev-{temporal_port}.db").is_file()
+
+
+async def test_dev_flag_rejects_busy_port(start_td, dev_env):
+    busy = dev_env.client.service_client.config.target_host
+
+    td = start_td(["-dev", f"-temporal={busy}"])
+    exit_code = await asyncio.to_thread(td.process.wait, 60)
+
+    assert exit_code == 1
+    assert "is in use" in td.log()
+    assert "Worker polling" not in td.log()
+
+
+async def test_dev_server_exit_stops_td(start_td, dog_api):
+    temporal_port = free_port()
+    td = start_td(["-dev", f"-temporal=127.0.0.1:{temporal_port}", f"-dog-api={dog_api.base_url}"])
+    await td.wait_ready(limit=90)
+
+    # Kill the dev server, which runs in a process group of its own.
+    pgrep = await asyncio.create_subprocess_exec(
+        "pgrep", "-f", f"start-dev --ip 127.0.0.1 --port {temporal_port}",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    found, _ = await pgrep.communicate()
+    for pid in found.split():
+        os.kill(int(pid), signal.SIGKILL)
+    exit_code = await asyncio.to_thread(td.process.wait, 60)
+
+    assert exit_code == 1
+    assert "The Temporal dev server exited" in td.log()
 
 
 @BOTH_COMMANDS

@@ -41,7 +41,20 @@ async def test_run_completes_and_lists_artifacts(td_server):
     assert any(line.startswith("Dog 1: https://images.dog.ceo/") for line in lines)
     assert any(line.startswith("Dog 2: https://images.dog.ceo/") for line in lines)
     assert lines[-1].startswith("Completed in ")
+    assert "Completed" not in lines
+    first_dog = next(line for line in lines if line.startswith("Dog 1"))
+    assert lines.index("Running") < lines.index(first_dog)
     assert "\r" not in stdout
+
+
+async def test_run_takes_base_url(td_server):
+    td, env = td_server
+    base_url = td.url.removesuffix("/workflow/")
+
+    code, stdout, stderr = await run_command(["random_dog", f"-server={base_url}"], env)
+
+    assert code == 0, stderr
+    assert stdout.splitlines()[-1].startswith("Completed in ")
 
 
 async def test_run_failed_exits_1(td_server):
