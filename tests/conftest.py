@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -150,7 +151,12 @@ def start_td(td_env, td_command, tmp_path) -> Iterator:
     yield start
     for td in started:
         if td.process.poll() is None:
-            td.kill()
+            # SIGTERM first, because a frozen td deletes the files it unpacked into the temporary
+            # folder only when it exits by itself.
+            try:
+                td.stop(timeout=10)
+            except subprocess.TimeoutExpired:
+                td.kill()
 
 
 @pytest.fixture

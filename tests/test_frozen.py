@@ -6,6 +6,7 @@ binary.
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -39,10 +40,12 @@ async def test_dev_finds_temporal_beside_binary(frozen_td, temporal_cli, td_env,
     )
     try:
         await td.wait_ready(limit=90)
-        exit_code = td.stop()
     finally:
-        if td.process.poll() is None:
+        try:
+            exit_code = td.stop()
+        except subprocess.TimeoutExpired:
             td.kill()
+            raise
 
     assert exit_code == 0
     assert f"Starting the Temporal dev server: {folder / 'temporal'}" in td.log()
