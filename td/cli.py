@@ -9,16 +9,20 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.envconfig import ClientConfig
-
 from td import __version__
-from td.catalogue import format_catalogue
-from td.config import Config, load_server_tls, parse_base_url, parse_host_port
-from td.devserver import DevServerError
+from td.config import (
+    LOG_FORMATS,
+    LOG_LEVELS,
+    Config,
+    load_server_tls,
+    parse_base_url,
+    parse_host_port,
+)
 from td.duration import format_duration, parse_duration
 from td.flags import Flag, FlagError, HelpRequested, format_usage, parse_flags
-from td.logs import FORMATS, LEVELS, configure_logging
-from td.workflows import load_definitions
+
+# Modules that import temporalio or aiohttp are imported where they are used, so that -version,
+# -help and flag errors answer without loading them (about half a second on 2 cores).
 
 DEFAULTS = Config()
 
@@ -138,16 +142,16 @@ FLAGS = (
     Flag("tls-key", "PEM private key of -tls-cert", placeholder="path"),
     Flag(
         "log-level",
-        f"lowest level logged: {', '.join(LEVELS)}",
+        f"lowest level logged: {', '.join(LOG_LEVELS)}",
         default="info",
-        parse=_choice("log-level", LEVELS),
+        parse=_choice("log-level", LOG_LEVELS),
         placeholder="level",
     ),
     Flag(
         "log-format",
         "log as text for people or json for log systems, one object a line",
         default="text",
-        parse=_choice("log-format", FORMATS),
+        parse=_choice("log-format", LOG_FORMATS),
         placeholder="format",
     ),
     Flag(
@@ -257,6 +261,9 @@ def _temporal_settings(
     """
     if values["dev"]:
         return values["temporal"], values["namespace"], {}
+
+    from temporalio.envconfig import ClientConfig
+
     try:
         profile: dict[str, Any] = dict(
             ClientConfig.load_client_connect_config(override_env_vars=dict(environ))
@@ -298,11 +305,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"td {__version__}")
         return 0
     if config.list_workflows:
+        from td.catalogue import format_catalogue
+        from td.workflows import load_definitions
+
         print(format_catalogue(load_definitions()), end="")
         return 0
 
-    configure_logging(config.log_level, config.log_format)
+    from td.devserver import DevServerError
+    from td.logs import configure_logging
     from td.server import serve
+
+    configure_logging(config.log_level, config.log_format)
 
     try:
         exit_code = asyncio.run(serve(config))

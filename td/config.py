@@ -8,6 +8,9 @@ from urllib.parse import urlsplit
 
 import attrs
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
+
 
 @attrs.frozen
 class Config:

@@ -9,9 +9,6 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-LEVELS = ("debug", "info", "warning", "error")
-FORMATS = ("text", "json")
-
 # Attributes that every LogRecord has; anything else on a record came from `extra=`.
 _RECORD_ATTRIBUTES = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 

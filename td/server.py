@@ -137,7 +137,11 @@ async def _run_worker(
         return
 
     async with create_http_session() as session:
-        worker = create_worker(connected.result(), config, definitions, session)
+        try:
+            worker = create_worker(connected.result(), config, definitions, session)
+        except Exception:
+            logger.exception("Creating the worker failed, so td stops")
+            raise
         worker_state.worker = worker
         logger.info(
             "Worker polling task queue %s for %s", config.queue, ", ".join(sorted(definitions))
