@@ -4,7 +4,8 @@ import asyncio
 import time
 
 
-async def wait_for_port(port: int, limit: float) -> None:
+async def wait_for_port(port: int, limit: float = 30) -> None:
+    """Wait until something accepts connections on 127.0.0.1:port; raise RuntimeError if not."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         try:
