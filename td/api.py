@@ -104,22 +104,20 @@ async def serve_openapi(request: web.Request) -> web.Response:
 
 async def start_workflow(request: web.Request) -> web.Response:
     """Start the workflow instance that Dispatch's POST names, or report the one that exists."""
-    try:
-        body = await request.json(loads=_strict_json_loads)
-    except ValueError as error:
-        raise InvalidRequest("body", f"body is not valid JSON: {error}") from None
+    body = _parse_json_body(await _read_body(request), request.charset)
 
     start = parse_start_request(body)
     definition = _definition(request.app, start.workflow_id)
     request[WORKFLOW_ID] = temporal_workflow_id(definition, start.instance_id)
     params, ignored = definition.validate_params(start.params)
     if ignored:
+        # repr() escapes line breaks, so a key cannot forge a line of the text log.
         logger.warning(
             "Workflow %s instance %d: ignoring params that %s does not declare: %s",
             definition.id,
             start.instance_id,
             definition.id,
-            ", ".join(ignored),
+            ", ".join(map(repr, ignored)),
         )
 
     config = request.app[CONFIG]
@@ -155,12 +153,33 @@ def _definition(app: web.Application, workflow_id: str) -> WorkflowDefinition:
     return definitions[workflow_id]
 
 
-def _strict_json_loads(text: str) -> Any:
+async def _read_body(request: web.Request) -> bytes:
+    try:
+        return await request.read()
+    except web.RequestPayloadError as error:
+        # A body that ends early or does not decode, such as a broken gzip stream.
+        raise InvalidRequest("body", f"body could not be read: {error}") from None
+
+
+def _parse_json_body(raw: bytes, charset: str | None) -> Any:
+    """Decode a request body as JSON; raise InvalidRequest naming what is wrong with it."""
+    try:
+        text = raw.decode(charset or "utf-8")
+    except LookupError:
+        raise InvalidRequest("body", f"unknown charset {charset!r}: send UTF-8") from None
+    except UnicodeDecodeError as error:
+        raise InvalidRequest("body", f"body is not valid {charset or 'UTF-8'}: {error}") from None
+
     # Python's json accepts NaN and Infinity, which no JSON parser elsewhere does.
     def reject_constant(name: str) -> Any:
         raise ValueError(f"{name} is not valid JSON")
 
-    return json.loads(text, parse_constant=reject_constant)
+    try:
+        return json.loads(text, parse_constant=reject_constant)
+    except RecursionError:
+        raise InvalidRequest("body", "body is nested too deeply") from None
+    except ValueError as error:
+        raise InvalidRequest("body", f"body is not valid JSON: {error}") from None
 
 
 def _json_response(update: WorkflowInstanceUpdate, status: int = 200) -> web.Response:

@@ -241,7 +241,8 @@ def build_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | No
         unsplash_access_key=environ.get("UNSPLASH_ACCESS_KEY") or None,
         temporal_options=temporal_options,
         auth_file=auth_file,
-        auth_value=environ.get("TD_AUTH") or None,
+        # A blank value is no secret: it must not turn authentication on, or off, silently.
+        auth_value=environ.get("TD_AUTH", "").strip() or None,
         tls_context=tls_context,
         log_level=values["log-level"],
         log_format=values["log-format"],

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -128,9 +129,14 @@ class DevServer:
                 )
             try:
                 await Client.connect(self.target, namespace=self.namespace)
-                return
             except RuntimeError:
                 pass
+            else:
+                # The server that answered must be this child, not one that took the port first.
+                await asyncio.sleep(0.2)
+                if self._process.returncode is None:
+                    return
+                continue
             if asyncio.get_running_loop().time() > deadline:
                 await self.stop()
                 raise DevServerError(
@@ -178,11 +184,22 @@ def _check_port_free(host: str, port: int) -> None:
 def _own_process_group() -> dict:
     """Start the child in a process group of its own, so Ctrl+C in a terminal reaches only td.
 
-    td then stops the server itself, after the worker has finished its running activities.
+    td then stops the server itself, after the worker has finished its running activities. On
+    Linux the child also gets SIGTERM if td dies without stopping it, for example by SIGKILL.
     """
     if sys.platform == "win32":
         return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    if sys.platform.startswith("linux"):
+        return {"start_new_session": True, "preexec_fn": _terminate_with_parent}
     return {"start_new_session": True}
+
+
+def _terminate_with_parent() -> None:
+    # Runs in the child between fork and exec: prctl(PR_SET_PDEATHSIG, SIGTERM).
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _tail(path: Path, lines: int = 20) -> str:

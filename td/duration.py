@@ -42,7 +42,10 @@ def parse_duration(text: str) -> timedelta:
             )
         seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         position = match.end()
-    return timedelta(seconds=sign * seconds)
+    try:
+        return timedelta(seconds=sign * seconds)
+    except OverflowError:
+        raise ValueError(f"invalid duration {text!r}: too long") from None
 
 
 def format_duration(value: timedelta) -> str:

@@ -28,14 +28,19 @@ from td.workflows.base import (
 
 logger = logging.getLogger(__name__)
 
-# Every call to Temporal gives up after this long, so Dispatch gets a 503 instead of a hang.
+# Each attempt of a call to Temporal gives up after this long. With the SDK's own retries of an
+# unavailable server, Dispatch gets its 503 within about 10 s, never a hang.
 RPC_TIMEOUT = timedelta(seconds=5)
 
 RESOURCE_TYPE = "temporal-workflow-execution"
 
-# Status codes that mean Temporal is down or overloaded, not that the request was wrong.
+# Status codes that mean Temporal is down, overloaded or unreachable, not that the request was
+# wrong. UNKNOWN and INTERNAL are what gRPC reports for a connection that a proxy or load
+# balancer resets, or answers with something that is not gRPC.
 _UNAVAILABLE_CODES = {
     RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.UNKNOWN,
+    RPCStatusCode.INTERNAL,
     RPCStatusCode.DEADLINE_EXCEEDED,
     RPCStatusCode.RESOURCE_EXHAUSTED,
     RPCStatusCode.CANCELLED,

@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 # In-flight HTTP requests get this long to finish when td stops.
 API_SHUTDOWN_TIMEOUT = 5.0
+# The worker's whole shutdown, its activities' 8 s grace included, ends within this many seconds,
+# so that td exits well within the 30 s that orchestrators such as Kubernetes wait by default.
+WORKER_SHUTDOWN_TIMEOUT = 15.0
 
 
 async def serve(config: Config) -> int:
@@ -35,14 +38,16 @@ async def serve(config: Config) -> int:
 
     dev_server: DevServer | None = None
     watcher: asyncio.Task[int] | None = None
-    if config.dev:
-        host, _, port = config.temporal.rpartition(":")
-        dev_server = DevServer(host.strip("[]"), int(port), config.namespace)
-        await dev_server.start()
-        config = attrs.evolve(config, temporal=dev_server.target, ui=config.ui or dev_server.ui_url)
-        watcher = asyncio.create_task(_watch_dev_server(dev_server, stop))
-
     try:
+        if config.dev:
+            host, _, port = config.temporal.rpartition(":")
+            dev_server = DevServer(host.strip("[]"), int(port), config.namespace)
+            # A signal during the start sets `stop`, and td stops as soon as the server is up.
+            await dev_server.start()
+            config = attrs.evolve(
+                config, temporal=dev_server.target, ui=config.ui or dev_server.ui_url
+            )
+            watcher = asyncio.create_task(_watch_dev_server(dev_server, stop))
         exit_code = await _serve(config, definitions, stop)
     finally:
         if watcher is not None and not watcher.done():
@@ -158,9 +163,17 @@ async def _run_worker(
         # shutdown() stops polling, gives running activities time to finish and returns once
         # the SDK's core has let go of the worker. A process that exits before then can crash
         # in the SDK's native threads.
-        await worker.shutdown()
-        await running
-        logger.info("Worker stopped")
+        try:
+            await asyncio.wait_for(worker.shutdown(), WORKER_SHUTDOWN_TIMEOUT)
+            await running
+            logger.info("Worker stopped")
+        except TimeoutError:
+            # Temporal does not answer, so nothing can be reported to it anyway.
+            logger.error(
+                "The worker did not stop within %.0f s, because Temporal does not answer; "
+                "td exits without waiting for it",
+                WORKER_SHUTDOWN_TIMEOUT,
+            )
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> None:

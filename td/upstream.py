@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from temporalio import activity
@@ -16,6 +17,12 @@ from temporalio.exceptions import ApplicationError
 
 # A Retry-After longer than this is cut down: the activity's own timeout bounds the wait anyway.
 MAX_RETRY_AFTER = timedelta(seconds=60)
+
+# The picture APIs answer with a few kilobytes of JSON. A larger body is not one of their answers,
+# and its text would travel into the execution's memo, which Temporal caps at 2 MiB.
+MAX_BODY_SIZE = 256 * 1024
+# Links longer than this are not the APIs' links, and Dispatch stores each one in its database.
+MAX_LINK_LENGTH = 2048
 
 # The error type of a fault worth retrying; every other error an activity raises is final.
 RETRYABLE = "UpstreamUnavailable"
@@ -36,10 +43,17 @@ async def get_json(
     """
     attempt = activity.info().attempt
     try:
-        async with session.get(url, params=params, headers=headers) as response:
+        # No redirects: an answer that points elsewhere is not the API's answer.
+        async with session.get(
+            url, params=params, headers=headers, allow_redirects=False
+        ) as response:
             status = response.status
             retry_after = response.headers.get("Retry-After")
-            body = await response.read()
+            body = bytearray()
+            async for chunk in response.content.iter_any():
+                body += chunk
+                if len(body) > MAX_BODY_SIZE:
+                    break
     except (aiohttp.ClientError, TimeoutError) as error:
         _count_call(service, "network_error")
         reason = str(error) or type(error).__name__
@@ -47,6 +61,16 @@ async def get_json(
         raise ApplicationError(f"{service} request failed: {reason}", type=RETRYABLE) from error
 
     _count_call(service, _outcome(status))
+    if len(body) > MAX_BODY_SIZE:
+        raise final_error(
+            f"{service} answered HTTP {status} with more than {MAX_BODY_SIZE} bytes",
+            "UpstreamError",
+        )
+    if 300 <= status < 400:
+        raise final_error(
+            f"{service} answered HTTP {status}, a redirect, which td does not follow",
+            "UpstreamError",
+        )
     if status == 429 or status >= 500:
         delay = _parse_retry_after(retry_after)
         activity.logger.warning(
@@ -91,14 +115,29 @@ def _parse_retry_after(value: str | None) -> timedelta | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        delay = timedelta(seconds=int(value))
+    if value.isascii() and value.isdigit():
+        # Any value over the cap is the cap; a long digit string is not worth converting.
+        delay = timedelta(seconds=int(value[:6]) if len(value) <= 6 else 10**6)
     else:
         try:
             delay = parsedate_to_datetime(value) - datetime.now(UTC)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
     return max(timedelta(0), min(delay, MAX_RETRY_AFTER))
+
+
+def check_link(url: object, service: str) -> str:
+    """Return `url` if it is an http(s) URL of sane length; raise a final error if not."""
+    if (
+        not isinstance(url, str)
+        or len(url) > MAX_LINK_LENGTH
+        or urlsplit(url).scheme not in ("http", "https")
+        or not urlsplit(url).netloc
+    ):
+        raise final_error(
+            f"{service} sent {url!r:.200} where an http(s) link belongs", "UpstreamError"
+        )
+    return url
 
 
 def final_error(message: str, error_type: str) -> ApplicationError:

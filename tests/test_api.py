@@ -4,7 +4,7 @@ import asyncio
 import json
 
 import pytest
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from tests.dispatch_rules import check_answer, check_progression
@@ -411,3 +411,52 @@ async def test_readyz_not_ready_unconnected(make_api):
     assert response.status == 503
     assert body["status"] == "not ready"
     assert "127.0.0.1:1" in body["reasons"][0]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "message"),
+    [
+        ("[" * 5000 + "]" * 5000, {}, "nested too deeply"),
+        ("{}", {"Content-Type": "application/json; charset=bogus"}, "unknown charset"),
+        (b"\xff\xfe{}", {}, "not valid UTF-8"),
+        (b"not gzip at all", {"Content-Encoding": "gzip"}, "could not be read"),
+    ],
+    ids=["deep", "charset", "not-utf8", "broken-gzip"],
+)
+async def test_unreadable_body_answers_400(api, body, headers, message):
+    response = await api.http.post("/workflow/", data=body, headers=headers)
+
+    answer = await json_body(response)
+    assert response.status == 400
+    assert message in answer["error"]
+    assert answer["field"] == "body"
+
+
+async def test_control_characters_in_param_answer_400(api):
+    for value in ["love\u0000", "\ud800", "a\tb"]:
+        status, body = await api.post(
+            "random_unsplash", {"workflowInstanceId": new_instance_id(), "term": value}
+        )
+        assert status == 400, value
+        assert body["field"] == "params.term"
+
+
+async def test_unknown_param_names_logged_escaped(api, caplog):
+    forged = "zz\n2026-12-04 14:00:00,000 INFO td.server: td stopped"
+
+    await api.post("random_dog", {"workflowInstanceId": new_instance_id(), forged: "x"})
+
+    messages = [record.getMessage() for record in caplog.records]
+    ignoring = [message for message in messages if "ignoring params" in message]
+    assert ignoring
+    assert "\n" not in ignoring[0]
+
+
+@pytest.mark.parametrize("code", [RPCStatusCode.UNKNOWN, RPCStatusCode.INTERNAL])
+def test_broken_connection_codes_are_unavailable(code):
+    from td.instances import _translate
+    from td.temporal import TemporalUnavailable
+
+    error = _translate(RPCError("transport error", code, b""), "random_dog-1")
+
+    assert isinstance(error, TemporalUnavailable)

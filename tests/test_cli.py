@@ -423,3 +423,16 @@ def test_settings_that_run_nothing_exit_2(capsys, argv, message):
 
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_blank_td_auth_is_no_secret():
+    config = build_config([], {"TD_AUTH": "   "})
+
+    assert config.auth_value is None
+
+
+def test_huge_step_delay_exits_2(capsys):
+    code = main(["-step-delay=99999999999999h"])
+
+    assert code == 2
+    assert "too long" in capsys.readouterr().err

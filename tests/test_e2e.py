@@ -327,3 +327,21 @@ def parse_metrics(text: str) -> dict[tuple[str, str], float]:
         keep = [pair for pair in pairs if not pair.startswith(sdk_labels)]
         samples[(name, ",".join(keep))] = samples.get((name, ",".join(keep)), 0) + float(value)
     return samples
+
+
+async def test_dev_server_dies_with_killed_td(start_td, dog_api):
+    temporal_port = free_port()
+    td = start_td(["-dev", f"-temporal=127.0.0.1:{temporal_port}", f"-dog-api={dog_api.base_url}"])
+    await td.wait_ready(limit=90)
+
+    td.process.send_signal(signal.SIGKILL)
+    await asyncio.to_thread(td.process.wait, 30)
+
+    for _ in range(150):
+        try:
+            socket.create_connection(("127.0.0.1", temporal_port), 0.2).close()
+        except OSError:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the dev server outlived the td that started it")

@@ -289,3 +289,67 @@ async def test_worker_registers_every_definition(time_skipping_env):
         worker = create_worker(time_skipping_env.client, Config(), DEFINITIONS, session)
     assert isinstance(worker, Worker)
     assert set(DEFINITIONS) == {"random_dog", "random_unsplash"}
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (
+            Fault(
+                status=200,
+                raw=b'{"status": "success", "message": "https://a/' + b"x" * 300_000 + b'"}',
+            ),
+            "more than",
+        ),
+        (Fault(status=302, headers={"Location": "http://127.0.0.1:9/x"}, body={}), "redirect"),
+        (
+            Fault(status=200, body={"status": "success", "message": "javascript:alert(1)"}),
+            "http(s) link",
+        ),
+        (
+            Fault(status=200, body={"status": "success", "message": "https://a/" + "x" * 3000}),
+            "http(s) link",
+        ),
+    ],
+    ids=["huge-body", "redirect", "javascript-url", "long-url"],
+)
+async def test_dog_bad_answers_fail_at_once(
+    time_skipping_env, task_queue, dog_api, fault, expected
+):
+    dog_api.faults.append(fault)
+    handle = await start(time_skipping_env.client, task_queue, "random_dog")
+
+    reason = await failure_of(handle)
+
+    assert expected in reason
+    assert len(dog_api.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "bad_link",
+    ["javascript:alert(1)", "12345", None],
+)
+async def test_unsplash_bad_links_fail(time_skipping_env, task_queue, unsplash_api, bad_link):
+    photo = {
+        "urls": {"regular": bad_link},
+        "links": {"html": "https://unsplash.com/photos/x"},
+        "user": {"name": "Jane", "links": {"html": "https://unsplash.com/@jane"}},
+    }
+    unsplash_api.faults.append(Fault(status=200, body=photo))
+    handle = await start(time_skipping_env.client, task_queue, "random_unsplash")
+
+    reason = await failure_of(handle)
+
+    assert "http(s) link" in reason
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("3", 3), ("9999999999999999999999999", 60), ("\u00b2", None), ("-5", None), ("", None)],
+)
+def test_retry_after_parsing(header, seconds):
+    from td.upstream import _parse_retry_after
+
+    delay = _parse_retry_after(header)
+
+    assert (delay.total_seconds() if delay is not None else None) == seconds

@@ -87,6 +87,10 @@ class WorkflowDefinition:
             if not isinstance(value, str):
                 raise InvalidRequest(field, f"{field} must be a string, got {value!r}")
             value = value.strip()
+            if not value.isprintable() or not _encodes_as_utf8(value):
+                raise InvalidRequest(
+                    field, f"{field} {value[:40]!r} contains control or unpaired characters"
+                )
             if len(value) > param.max_length:
                 raise InvalidRequest(
                     field,
@@ -97,6 +101,15 @@ class WorkflowDefinition:
             cleaned[param.name] = value
         ignored = sorted(name for name in params if name not in declared)
         return cleaned, ignored
+
+
+def _encodes_as_utf8(value: str) -> bool:
+    # JSON can carry a lone surrogate such as "\\ud800", which no URL or HTTP header can.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @attrs.frozen

@@ -2,14 +2,13 @@
 
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from temporalio import activity, workflow
 
 from td.config import Config
 from td.dispatch import Artifact
-from td.upstream import final_error, get_json
+from td.upstream import check_link, final_error, get_json
 from td.workflows.base import (
     Param,
     Picture,
@@ -41,11 +40,10 @@ class DogActivities:
             if status == 404 or body.get("code") == 404:
                 raise final_error(f"dog.ceo: breed {breed!r} not found: {message}", "NotFound")
             raise final_error(f"dog.ceo answered HTTP {status}: {message}", "UpstreamError")
-        if not isinstance(message, str) or urlsplit(message).scheme not in ("http", "https"):
-            raise final_error(f"dog.ceo sent {message!r:.200} for an image URL", "UpstreamError")
+        image = check_link(message, "dog.ceo")
 
         what = f"A random {breed.replace('/', ' ')}" if breed else "A random dog"
-        return Picture(weblink=message, description=f"{what} from dog.ceo")
+        return Picture(weblink=image, description=f"{what} from dog.ceo")
 
 
 @workflow.defn(name="random_dog")
