@@ -75,7 +75,7 @@ SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
 class RunError(Exception):
-    """td answered with an error, or could not be reached."""
+    """td responded with an error, or could not be reached."""
 
 
 def run_main(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
@@ -238,13 +238,19 @@ class Runner:
 
             if status == 503 and time.monotonic() < deadline:
                 delay = float(retry_after) if retry_after.isdigit() else self.poll
-                self._line(f"td answered 503 ({answer.get('error')}); retrying in {delay:.0f}s")
+                self._line(
+                    f"td responded with HTTP 503 ({answer.get('error')}); retrying in {delay:.0f}s"
+                )
                 await asyncio.sleep(delay)
                 continue
             if status >= 400 and not (status == 404 and answer.get("status") == "Failed"):
-                raise RunError(f"td answered {status} to {method}: {answer.get('error', answer)}")
+                raise RunError(
+                    f"td responded with HTTP {status} to {method}: {answer.get('error', answer)}"
+                )
             if not isinstance(answer, dict) or "status" not in answer:
-                raise RunError(f"td answered {status} to {method} without a status: {answer}")
+                raise RunError(
+                    f"td responded with HTTP {status} to {method} without a status: {answer}"
+                )
             return status, answer
 
     def _line(self, text: str) -> None:

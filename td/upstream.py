@@ -63,33 +63,35 @@ async def get_json(
     _count_call(service, _outcome(status))
     if len(body) > MAX_BODY_SIZE:
         raise final_error(
-            f"{service} answered HTTP {status} with more than {MAX_BODY_SIZE} bytes",
+            f"{service} responded with HTTP {status} and more than {MAX_BODY_SIZE} bytes",
             "UpstreamError",
         )
     if 300 <= status < 400:
         raise final_error(
-            f"{service} answered HTTP {status}, a redirect, which td does not follow",
+            f"{service} responded with HTTP {status}, a redirect, which td does not follow",
             "UpstreamError",
         )
     if status == 429 or status >= 500:
         delay = _parse_retry_after(retry_after)
         activity.logger.warning(
-            "%s answered HTTP %d (attempt %d), retry after %s",
+            "%s responded with HTTP %d (attempt %d), retry after %s",
             service,
             status,
             attempt,
             delay or "backoff",
         )
         raise ApplicationError(
-            f"{service} answered HTTP {status}", type=RETRYABLE, next_retry_delay=delay
+            f"{service} responded with HTTP {status}", type=RETRYABLE, next_retry_delay=delay
         )
 
     try:
         return status, json.loads(body)
     except ValueError:
-        activity.logger.warning("%s answered HTTP %d with a body that is not JSON", service, status)
+        activity.logger.warning(
+            "%s responded with HTTP %d and a body that is not JSON", service, status
+        )
         raise ApplicationError(
-            f"{service} answered HTTP {status} with a body that is not JSON", type=RETRYABLE
+            f"{service} responded with HTTP {status} and a body that is not JSON", type=RETRYABLE
         ) from None
 
 

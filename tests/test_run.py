@@ -77,7 +77,7 @@ async def test_run_rejected_param_exits_1(td_server):
     )
 
     assert code == 1
-    assert "td answered 400" in stderr
+    assert "td responded with HTTP 400" in stderr
     assert "params.breed" in stderr
 
 

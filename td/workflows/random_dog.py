@@ -34,12 +34,15 @@ class DogActivities:
         # dog.ceo answers {"status": "success", "message": "<image URL>"}, or on an error with
         # {"status": "error", "message": "Breed not found ...", "code": 404}.
         if not isinstance(body, dict) or "status" not in body:
-            raise final_error(f"dog.ceo answered HTTP {status} with {body!r:.200}", "UpstreamError")
+            raise final_error(
+                f"dog.ceo responded with HTTP {status} and an unexpected body: {body!r:.200}",
+                "UpstreamError",
+            )
         message = body.get("message")
         if body["status"] != "success":
             if status == 404 or body.get("code") == 404:
                 raise final_error(f"dog.ceo: breed {breed!r} not found: {message}", "NotFound")
-            raise final_error(f"dog.ceo answered HTTP {status}: {message}", "UpstreamError")
+            raise final_error(f"dog.ceo responded with HTTP {status}: {message}", "UpstreamError")
         image = check_link(message, "dog.ceo")
 
         what = f"A random {breed.replace('/', ' ')}" if breed else "A random dog"

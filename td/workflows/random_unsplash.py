@@ -61,7 +61,7 @@ class UnsplashActivities:
                 raise final_error(f"Unsplash rate limit exceeded: {detail}", "RateLimited")
             if status == 404:
                 raise final_error(f"Unsplash found no photo for {term!r}: {detail}", "NotFound")
-            raise final_error(f"Unsplash answered HTTP {status}: {detail}", "UpstreamError")
+            raise final_error(f"Unsplash responded with HTTP {status}: {detail}", "UpstreamError")
 
         return _picture_from_photo(body)
 
