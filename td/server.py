@@ -75,6 +75,8 @@ async def _serve(
     config: Config, definitions: dict[str, WorkflowDefinition], stop: asyncio.Event
 ) -> int:
     _warn_about_config(config)
+    if config.metrics:
+        logger.info("Prometheus metrics on http://%s/metrics", config.metrics)
 
     connection = TemporalConnection(config.temporal, config.namespace, config.temporal_options)
     connect_task = asyncio.create_task(connection.connect(), name="temporal-connect")
