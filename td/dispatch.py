@@ -1,4 +1,4 @@
-"""Netflix Dispatch's Generic Workflow Plugin payloads: the requests it sends, the answers it takes.
+"""Netflix Dispatch's Generic Workflow Plugin payloads: its requests and the responses it takes.
 
 This module imports nothing from Temporal, so another service that speaks to Dispatch can reuse it.
 
@@ -62,7 +62,7 @@ class Artifact:
 
 @attrs.frozen
 class WorkflowInstanceUpdate:
-    """The answer to a start or a follow request: Dispatch's WorkflowInstanceUpdate.
+    """The response to a start or a follow request: Dispatch's WorkflowInstanceUpdate.
 
     `artifacts` is always sent, even empty, because Dispatch reads `answer["artifacts"]` from
     every JSON answer and a missing key breaks its sync job for every later instance.

@@ -36,7 +36,7 @@ RESOURCE_TYPE = "temporal-workflow-execution"
 
 # Status codes that mean Temporal is down, overloaded or unreachable, not that the request was
 # wrong. UNKNOWN and INTERNAL are what gRPC reports for a connection that a proxy or load
-# balancer resets, or answers with something that is not gRPC.
+# balancer resets, or that returns something that is not gRPC.
 _UNAVAILABLE_CODES = {
     RPCStatusCode.UNAVAILABLE,
     RPCStatusCode.UNKNOWN,
@@ -49,7 +49,7 @@ _UNAVAILABLE_CODES = {
 
 
 class InstanceNotFound(Exception):
-    """Temporal holds no execution for a workflow instance."""
+    """Temporal has no execution for a workflow instance."""
 
     def __init__(self, workflow_id: str) -> None:
         super().__init__(f"Temporal holds no execution with workflow id {workflow_id!r}")
@@ -58,7 +58,7 @@ class InstanceNotFound(Exception):
 
 @attrs.frozen
 class Links:
-    """Where the instance's weblink points: the Temporal UI when configured, else the site."""
+    """The target of each instance's weblink: the Temporal UI when configured, else the site."""
 
     namespace: str
     ui: str | None
@@ -142,7 +142,7 @@ async def describe_instance(
 ) -> WorkflowInstanceUpdate:
     """Read an instance's state from Temporal; raise InstanceNotFound if there is no execution.
 
-    This reads the execution's status and memo from the server, never a query, so the answer is
+    This reads the execution's status and memo from the server, never a query, so the state is
     right while no worker polls the task queue.
     """
     workflow_id = temporal_workflow_id(definition, instance_id)

@@ -170,9 +170,9 @@ async def _run_worker(
             await running
             logger.info("Worker stopped")
         except TimeoutError:
-            # Temporal does not answer, so nothing can be reported to it anyway.
+            # Temporal does not respond, so nothing can be reported to it anyway.
             logger.error(
-                "The worker did not stop within %.0f s, because Temporal does not answer; "
+                "The worker did not stop within %.0f s, because Temporal does not respond; "
                 "td exits without waiting for it",
                 WORKER_SHUTDOWN_TIMEOUT,
             )

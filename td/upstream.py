@@ -1,7 +1,7 @@
 """The HTTP call that activities make to an upstream picture API, with Temporal's retry rules.
 
 A timeout, a refused connection, 429 and 5xx raise a retryable ApplicationError, so Temporal
-retries the activity with backoff; the caller decides what every other status means.
+retries the activity with backoff. The caller decides what every other status means.
 """
 
 import json
@@ -18,8 +18,8 @@ from temporalio.exceptions import ApplicationError
 # A Retry-After longer than this is cut down: the activity's own timeout bounds the wait anyway.
 MAX_RETRY_AFTER = timedelta(seconds=60)
 
-# The picture APIs answer with a few kilobytes of JSON. A larger body is not one of their answers,
-# and its text would travel into the execution's memo, which Temporal caps at 2 MiB.
+# The picture APIs respond with a few kilobytes of JSON. A larger body is not one of their
+# responses, and its text would travel into the execution's memo, which Temporal caps at 2 MiB.
 MAX_BODY_SIZE = 256 * 1024
 # Links longer than this are not the APIs' links, and Dispatch stores each one in its database.
 MAX_LINK_LENGTH = 2048
