@@ -40,6 +40,9 @@ async def serve(config: Config) -> int:
     watcher: asyncio.Task[int] | None = None
     try:
         if config.dev:
+            # The dev server takes seconds to start; a busy API port should fail td before that.
+            if config.api is not None and not await _can_listen(*config.api):
+                return 1
             host, _, port = config.temporal.rpartition(":")
             dev_server = DevServer(host.strip("[]"), int(port), config.namespace)
             # A signal during the start sets `stop`, and td stops as soon as the server is up.
@@ -95,7 +98,7 @@ async def _serve(
         try:
             await site.start()
         except OSError as error:
-            logger.error("Cannot listen on %s:%d: %s", host, port, error)
+            _log_cannot_listen(host, port, error)
             await runner.cleanup()
             connect_task.cancel()
             return 1
@@ -126,6 +129,22 @@ async def _serve(
             exit_code = 1
     logger.info("td stopped")
     return exit_code
+
+
+async def _can_listen(host: str, port: int) -> bool:
+    """Bind host:port the way the API will, then let go of it; log why if that fails."""
+    try:
+        probe = await asyncio.get_running_loop().create_server(asyncio.Protocol, host or None, port)
+    except OSError as error:
+        _log_cannot_listen(host, port, error)
+        return False
+    probe.close()
+    await probe.wait_closed()
+    return True
+
+
+def _log_cannot_listen(host: str, port: int, error: OSError) -> None:
+    logger.error("Cannot listen on %s:%d: %s", host, port, error)
 
 
 async def _run_worker(
