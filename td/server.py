@@ -40,7 +40,7 @@ async def serve(config: Config) -> int:
     watcher: asyncio.Task[int] | None = None
     try:
         if config.dev:
-            # The dev server takes seconds to start; a busy API port should fail td before that.
+            # Starting the dev server takes seconds, so a busy API port fails td before it starts.
             if config.api is not None and not await _can_listen(*config.api):
                 return 1
             host, _, port = config.temporal.rpartition(":")
@@ -132,7 +132,10 @@ async def _serve(
 
 
 async def _can_listen(host: str, port: int) -> bool:
-    """Bind host:port the way the API will, then let go of it; log why if that fails."""
+    """Bind host:port the way the API does, then release it.
+
+    Log the error and return False if the bind fails.
+    """
     try:
         probe = await asyncio.get_running_loop().create_server(asyncio.Protocol, host or None, port)
     except OSError as error:
@@ -144,7 +147,9 @@ async def _can_listen(host: str, port: int) -> bool:
 
 
 def _log_cannot_listen(host: str, port: int, error: OSError) -> None:
-    logger.error("Cannot listen on %s:%d: %s", host, port, error)
+    logger.error(
+        "Listening on %s:%d failed: %s. Free the port or give -api another one.", host, port, error
+    )
 
 
 async def _run_worker(

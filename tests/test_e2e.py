@@ -186,7 +186,7 @@ async def test_dev_flag_rejects_busy_port(start_td, dev_env):
     assert "Worker polling" not in td.log()
 
 
-async def test_dev_flag_checks_api_port_before_starting_a_server(start_td):
+async def test_dev_flag_busy_api_port(start_td):
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         # The later -api wins over the one that start_td puts first.
@@ -194,7 +194,7 @@ async def test_dev_flag_checks_api_port_before_starting_a_server(start_td):
         exit_code = await asyncio.to_thread(td.process.wait, 30)
 
     assert exit_code == 1
-    assert f"Cannot listen on 127.0.0.1:{port}" in td.log()
+    assert f"Listening on 127.0.0.1:{port} failed" in td.log()
     assert "Starting the Temporal dev server" not in td.log()
 
 
