@@ -2,7 +2,8 @@
 
 - start: a Dispatch-style POST through td against Client.start_workflow, at 1, 10 and 50 in flight.
 - follow: a Dispatch GET through td against describe() and reading the memo, which is what td
-  does, for a running and a completed execution.
+  does, for a running and a completed execution. A GET to bench.bare, a bare aiohttp handler
+  that makes the same calls, tells the HTTP hop's cost apart from td's.
 - memory: td's resident memory idle, and with 1000 executions waiting in timers.
 - scale: start and follow latency with 10 and with 1000 open executions.
 
@@ -93,8 +94,11 @@ async def timed_batch(
 
 
 class Bench:
-    def __init__(self, td_url: str, client: Client, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, td_url: str, bare_url: str, client: Client, http: aiohttp.ClientSession
+    ) -> None:
         self.td_url = td_url
+        self.bare_url = bare_url
         self.client = client
         self.http = http
         self.ids = Ids()
@@ -128,6 +132,13 @@ class Bench:
             ("tags", f"workflowInstanceId:{instance_id}"),
         ]
         async with self.http.get(self.td_url, params=query) as response:
+            assert response.status == 200, await response.text()
+            await response.read()
+
+    async def bare_follow(self, instance_id: int) -> None:
+        async with self.http.get(
+            self.bare_url, params={"id": f"random_dog-{instance_id}"}
+        ) as response:
             assert response.status == 200, await response.text()
             await response.read()
 
@@ -167,19 +178,25 @@ async def compare_start(bench: Bench, repetitions: int, count: int) -> dict:
 
 
 async def compare_follow(bench: Bench, instance_id: int, repetitions: int, count: int) -> dict:
-    runs: dict[str, tuple[list, list]] = {"td": ([], []), "direct": ([], [])}
+    follows = {"td": bench.td_follow, "bare": bench.bare_follow, "direct": bench.direct_follow}
+    runs: dict[str, tuple[list, list]] = {name: ([], []) for name in follows}
     for repetition in range(repetitions):
-        order = ["td", "direct"] if repetition % 2 == 0 else ["direct", "td"]
+        # Rotate which goes first, so that none always meets a warmer server.
+        names = list(follows)
+        order = names[repetition % 3 :] + names[: repetition % 3]
         for name in order:
-            follow = bench.td_follow if name == "td" else bench.direct_follow
+            follow = follows[name]
             latencies, rate = await timed_batch(lambda follow=follow: follow(instance_id), count, 1)
             runs[name][0].append(latencies)
             runs[name][1].append(rate)
-    td, direct = summary(*runs["td"]), summary(*runs["direct"])
+    td, bare, direct = (summary(*runs[name]) for name in ("td", "bare", "direct"))
     return {
         "td": td,
+        "bare": bare,
         "direct": direct,
         "latency_ratio": round(td["median_ms"] / direct["median_ms"], 2),
+        "bare_ratio": round(bare["median_ms"] / direct["median_ms"], 2),
+        "td_over_bare": round(td["median_ms"] / bare["median_ms"], 2),
     }
 
 
@@ -191,7 +208,7 @@ async def main() -> None:
     options = parser.parse_args()
 
     bin_dir = Path(sys.executable).parent
-    temporal_port, api_port = free_port(), free_port()
+    temporal_port, api_port, bare_port = free_port(), free_port(), free_port()
     workdir = Path(tempfile.mkdtemp(prefix="td-compare-"))
     temporal = subprocess.Popen(  # noqa: ASYNC220 - before anything is measured
         [str(bin_dir / "temporal"), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
@@ -202,7 +219,7 @@ async def main() -> None:
     td_log = (workdir / "td.log").open("wb")
     dog = upstreams.StandIn()
     dog_runner = await upstreams.start(upstreams.dog_app(dog), dog, "/api")
-    td = None
+    td = bare = None
     try:
         await wait_for_port(temporal_port)
         # The worker runs too, so that memory counts executions in timers. Only the completed
@@ -213,12 +230,16 @@ async def main() -> None:
              "-step-delay=1h", f"-dog-api={dog.base_url}"],
             stdout=td_log, stderr=td_log,
         )  # fmt: skip
+        bare = subprocess.Popen(  # noqa: ASYNC220 - before anything is measured
+            [sys.executable, "-m", "bench.bare", str(bare_port), f"127.0.0.1:{temporal_port}"],
+        )
         await wait_for_port(api_port)
+        await wait_for_port(bare_port)
         client = await Client.connect(f"127.0.0.1:{temporal_port}", data_converter=data_converter)
         url = f"http://127.0.0.1:{api_port}/workflow/"
         connector = aiohttp.TCPConnector(limit=100)
         async with aiohttp.ClientSession(connector=connector) as http:
-            bench = Bench(url, client, http)
+            bench = Bench(url, f"http://127.0.0.1:{bare_port}/follow", client, http)
             for _ in range(20):
                 try:
                     await bench.td_start()
@@ -272,9 +293,10 @@ async def main() -> None:
         )
         print(json.dumps(results, indent=2))
     finally:
-        if td is not None:
-            td.terminate()
-            td.wait(30)
+        for server in (td, bare):
+            if server is not None:
+                server.terminate()
+                server.wait(30)
         temporal.terminate()
         temporal.wait(30)
         td_log.close()
