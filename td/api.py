@@ -5,6 +5,7 @@ redirected POST into a GET. Every answer is JSON, errors included, and every err
 `"artifacts": []`, since Dispatch reads that key from whatever JSON it gets.
 """
 
+import codecs
 import json
 import logging
 import time
@@ -43,6 +44,13 @@ logger = logging.getLogger(__name__)
 # Dispatch's POST bodies are a few hundred bytes; anything near this limit is not from Dispatch.
 MAX_BODY_SIZE = 64 * 1024
 
+# The codecs, by their Python names, that a JSON body may come in: Unicode, and the two
+# charsets that HTTP clients put on bodies by default.
+JSON_ENCODINGS = frozenset(
+    {"utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"}
+    | {"ascii", "iso8859-1"}
+)
+
 # Seconds a client should wait before it retries a request that got 503.
 RETRY_AFTER_SECONDS = 5
 
@@ -74,8 +82,9 @@ def create_app(
     middlewares = [metrics_middleware(app_metrics), error_middleware]
     credentials = Credentials(config.auth_file, config.auth_value)
     if credentials.configured:
-        # Before everything but the metrics, so a rejected request reaches nothing else.
-        middlewares.insert(1, auth_middleware(credentials))
+        # Inside the error middleware, so that any failure of its own is answered in JSON, and
+        # before every handler, so that a rejected request reaches none.
+        middlewares.append(auth_middleware(credentials))
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_SIZE)
     app[CONFIG] = config
     app[CONNECTION] = connection
@@ -163,11 +172,10 @@ async def _read_body(request: web.Request) -> bytes:
 
 def _parse_json_body(raw: bytes, charset: str | None) -> Any:
     """Decode a request body as JSON; raise InvalidRequest naming what is wrong with it."""
+    encoding = _json_encoding(charset)
     try:
-        text = raw.decode(charset or "utf-8")
-    except LookupError:
-        raise InvalidRequest("body", f"unknown charset {charset!r}: send UTF-8") from None
-    except UnicodeDecodeError as error:
+        text = raw.decode(encoding)
+    except UnicodeError as error:
         raise InvalidRequest("body", f"body is not valid {charset or 'UTF-8'}: {error}") from None
 
     # Python's json accepts NaN and Infinity, which no JSON parser elsewhere does.
@@ -180,6 +188,23 @@ def _parse_json_body(raw: bytes, charset: str | None) -> Any:
         raise InvalidRequest("body", "body is nested too deeply") from None
     except ValueError as error:
         raise InvalidRequest("body", f"body is not valid JSON: {error}") from None
+
+
+def _json_encoding(charset: str | None) -> str:
+    """Return the codec for a request's charset; raise InvalidRequest for any other charset.
+
+    JSON is UTF-8 between systems (RFC 8259), but any Python codec name would decode a body, and
+    some, such as `punycode` or `unicode_escape`, transform the text instead.
+    """
+    if charset is None:
+        return "utf-8"
+    try:
+        name = codecs.lookup(charset).name
+    except LookupError:
+        name = None
+    if name not in JSON_ENCODINGS:
+        raise InvalidRequest("body", f"unknown charset {charset!r}: send UTF-8")
+    return name
 
 
 def _json_response(update: WorkflowInstanceUpdate, status: int = 200) -> web.Response:

@@ -9,6 +9,7 @@ without downtime: add the new value, switch Dispatch over, then remove the old o
 import hmac
 import logging
 import os
+import stat as stat_module
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
@@ -36,10 +37,11 @@ class Credentials:
         self._value = value.strip() if value else None
         self._file_values: list[bytes] = []
         self._file_stamp: tuple[int, int] | None = None
+        self._last_error: str | None = None
         if path is not None:
             try:
                 self._reload(os.stat(path))
-            except OSError as error:
+            except (OSError, UnicodeDecodeError) as error:
                 raise AuthFileError(f"cannot read the auth file {path}: {error}") from error
             if not self._file_values and not self._value:
                 logger.warning(
@@ -53,16 +55,7 @@ class Credentials:
     def accepted_values(self) -> list[bytes]:
         """Return every accepted value, re-reading the file first if it changed."""
         if self.path is not None:
-            try:
-                stat = os.stat(self.path)
-            except OSError as error:
-                # Keep the values read last: a file that is being replaced may be missing briefly.
-                logger.error(
-                    "Cannot read the auth file %s, keeping its last values: %s", self.path, error
-                )
-            else:
-                if (stat.st_mtime_ns, stat.st_size) != self._file_stamp:
-                    self._reload(stat)
+            self._refresh()
         values = list(self._file_values)
         if self._value:
             values.append(self._value.encode())
@@ -86,12 +79,31 @@ class Credentials:
         }
         return sorted(scheme for scheme in schemes if scheme) or ["Bearer"]
 
-    def _reload(self, stat: os.stat_result) -> None:
+    def _refresh(self) -> None:
+        """Re-read the file if it changed. Keep the values read last if it cannot be read."""
         assert self.path is not None
         try:
-            text = self.path.read_text(encoding="utf-8")
+            stat = os.stat(self.path)
+            if (stat.st_mtime_ns, stat.st_size) != self._file_stamp:
+                self._reload(stat)
         except (OSError, UnicodeDecodeError) as error:
-            raise AuthFileError(f"cannot read the auth file {self.path}: {error}") from error
+            # A file that is being replaced may be missing briefly. Log once per distinct error,
+            # not on every request.
+            message = str(error)
+            if message != self._last_error:
+                logger.error(
+                    "Cannot read the auth file %s, keeping its last values: %s", self.path, message
+                )
+                self._last_error = message
+            return
+        self._last_error = None
+
+    def _reload(self, stat: os.stat_result) -> None:
+        assert self.path is not None
+        if not stat_module.S_ISREG(stat.st_mode):
+            # Reading a FIFO or a device could block td forever.
+            raise OSError(f"{self.path} is not a regular file")
+        text = self.path.read_text(encoding="utf-8")
         self._file_values = list(_parse_lines(text.splitlines()))
         self._file_stamp = (stat.st_mtime_ns, stat.st_size)
         # The count only: the values are secrets.
@@ -121,7 +133,8 @@ def auth_middleware(credentials: Credentials) -> Callable:
         logger.warning(
             "Rejected %s %s from %s: Authorization header %s",
             request.method,
-            request.path,
+            # As sent, still percent-encoded, so that a decoded line break cannot forge a log line.
+            request.raw_path,
             request.remote,
             reason,
         )

@@ -418,10 +418,12 @@ async def test_readyz_not_ready_unconnected(make_api):
     [
         ("[" * 5000 + "]" * 5000, {}, "nested too deeply"),
         ("{}", {"Content-Type": "application/json; charset=bogus"}, "unknown charset"),
+        ("{}", {"Content-Type": "application/json; charset=punycode"}, "unknown charset"),
+        ("{}", {"Content-Type": "application/json; charset=undefined"}, "unknown charset"),
         (b"\xff\xfe{}", {}, "not valid UTF-8"),
         (b"not gzip at all", {"Content-Encoding": "gzip"}, "could not be read"),
     ],
-    ids=["deep", "charset", "not-utf8", "broken-gzip"],
+    ids=["deep", "charset", "punycode", "undefined", "not-utf8", "broken-gzip"],
 )
 async def test_unreadable_body_answers_400(api, body, headers, message):
     response = await api.http.post("/workflow/", data=body, headers=headers)

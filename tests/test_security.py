@@ -102,6 +102,30 @@ async def test_auth_file_rotation(make_api, tmp_path):
     assert rotated_new.status == 201
 
 
+@pytest.mark.parametrize("damage", ["not-utf8", "removed", "directory", "fifo"])
+async def test_unreadable_auth_file_keeps_values(make_api, tmp_path, caplog, damage):
+    auth_file = tmp_path / "auth"
+    auth_file.write_text("Bearer kept-token\n")
+    api = await make_api(auth_file=auth_file)
+
+    auth_file.unlink()
+    if damage == "not-utf8":
+        auth_file.write_bytes(b"Bearer kept-token\n\xff\xfe\n")
+    elif damage == "directory":
+        auth_file.mkdir()
+    elif damage == "fifo":
+        os.mkfifo(auth_file)
+    accepted = await post(api, new_instance_id(), {"Authorization": "Bearer kept-token"})
+    rejected = await post(api, new_instance_id(), {})
+    await post(api, new_instance_id(), {})
+
+    assert accepted.status == 201
+    assert rejected.status == 401
+    assert (await rejected.json())["artifacts"] == []
+    errors = [record for record in caplog.records if "Cannot read the auth file" in record.message]
+    assert len(errors) == 1
+
+
 async def test_auth_file_and_env_value_both_count(make_api, tmp_path):
     auth_file = tmp_path / "auth"
     auth_file.write_text("Bearer from-file\n")
