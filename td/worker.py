@@ -26,7 +26,7 @@ _PASSTHROUGH_MODULES = (
 )
 
 # Time that running activities get to finish when td stops, before they are cancelled.
-GRACEFUL_SHUTDOWN = timedelta(seconds=8)
+GRACEFUL_SHUTDOWN = timedelta(seconds=7)
 
 # An upstream answer that takes longer fails the attempt, and Temporal retries it.
 UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=10)

@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests import upstreams
 from tests.processes import DISPATCH_HEADERS, Dispatch, free_port, new_instance_id
 
 
@@ -119,3 +120,25 @@ async def test_temporal_restart_mid_workflow(start_td, td_args, dev_server):
     assert final["status"] == "Completed"
     assert [artifact["name"] for artifact in final["artifacts"]] == ["Dog 1", "Dog 2"]
     assert td.stop() == 0
+
+
+async def test_sigterm_without_temporal_exits_in_time(start_td, td_args, dog_api, dev_server):
+    dev_server.start()
+    args = [*without_temporal_flag(td_args), f"-temporal=127.0.0.1:{dev_server.port}"]
+    # The next dog.ceo request hangs, so an activity is running when td stops.
+    dog_api.faults.append(upstreams.Fault(status=200, delay=10))
+    td = start_td([*args, "-step-delay=0s"])
+    await td.wait_ready(limit=60)
+    async with aiohttp.ClientSession() as session:
+        await Dispatch(session, td.url, "2023").run("random_dog", new_instance_id(), {})
+    await asyncio.sleep(1)
+
+    dev_server.process.kill()
+    dev_server.process.wait()
+    started = time.monotonic()
+    exit_code = await asyncio.to_thread(td.stop)
+    elapsed = time.monotonic() - started
+
+    assert exit_code == 0
+    # The contract is 10 s. The margin is for starting and ending the process on a busy machine.
+    assert elapsed < 12, f"td took {elapsed:.1f} s to stop:\n{td.log()}"
