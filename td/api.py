@@ -5,6 +5,7 @@ redirected POST into a GET. Every answer is JSON, errors included, and every err
 `"artifacts": []`, since Dispatch reads that key from whatever JSON it gets.
 """
 
+import asyncio
 import codecs
 import json
 import logging
@@ -51,6 +52,9 @@ JSON_ENCODINGS = frozenset(
     | {"ascii", "iso8859-1"}
 )
 
+# Seconds a client has to send a whole request body. Dispatch sends a few hundred bytes at once.
+BODY_TIMEOUT = 30.0
+
 # Seconds a client should wait before it retries a request that got 503.
 RETRY_AFTER_SECONDS = 5
 
@@ -59,6 +63,10 @@ CONNECTION = web.AppKey("connection", TemporalConnection)
 DEFINITIONS = web.AppKey("definitions", dict[str, WorkflowDefinition])
 LINKS = web.AppKey("links", Links)
 METRICS = web.AppKey("metrics", ApiMetrics)
+
+
+class BodyTimeout(Exception):
+    """The client did not send the whole request body within BODY_TIMEOUT."""
 
 
 class UnknownWorkflow(Exception):
@@ -164,7 +172,17 @@ def _definition(app: web.Application, workflow_id: str) -> WorkflowDefinition:
 
 async def _read_body(request: web.Request) -> bytes:
     try:
-        return await request.read()
+        async with asyncio.timeout(BODY_TIMEOUT):
+            return await request.read()
+    except TimeoutError:
+        # A client that trickles its body would otherwise hold the connection for good.
+        logger.warning(
+            "Reading the body of %s %s from %s timed out",
+            request.method,
+            request.path_qs,
+            request.remote,
+        )
+        raise BodyTimeout() from None
     except web.RequestPayloadError as error:
         # A body that ends early or does not decode, such as a broken gzip stream.
         raise InvalidRequest("body", f"body could not be read: {error}") from None
@@ -260,6 +278,12 @@ async def error_middleware(
         return await handler(request)
     except InvalidRequest as error:
         return _error_response(400, error.message, field=error.field)
+    except BodyTimeout:
+        response = _error_response(
+            408, f"the request body did not arrive within {BODY_TIMEOUT:.0f} s", field="body"
+        )
+        response.force_close()
+        return response
     except UnknownWorkflow as error:
         # A GET for a workflow td does not serve can never succeed: `Failed` stops the polling.
         extra = {"status": WorkflowInstanceStatus.FAILED.value} if request.method == "GET" else {}

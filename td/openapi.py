@@ -268,6 +268,7 @@ def _workflow_path() -> dict[str, Any]:
                 "200": _json_response("The instance existed already.", "WorkflowInstanceUpdate"),
                 "201": _json_response("The instance was started.", "WorkflowInstanceUpdate"),
                 "404": _json_response("An unknown workflow_id.", "Error"),
+                "408": _json_response("The body did not arrive within 30 s.", "Error"),
                 "413": _json_response("The body is over 64 KiB.", "Error"),
                 **_ERRORS,
             },

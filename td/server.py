@@ -22,6 +22,9 @@ from td.workflows.random_unsplash import ACCESS_KEY_VARIABLE
 
 logger = logging.getLogger(__name__)
 
+# A connection that sends no complete request for this many seconds is closed: one that was
+# just opened, one that sends its headers slowly, and an idle keep-alive connection.
+KEEPALIVE_TIMEOUT = 60.0
 # In-flight HTTP requests get this long to finish when td stops.
 API_SHUTDOWN_TIMEOUT = 5.0
 # The worker's whole shutdown, its activities' 7 s grace included, ends within this many seconds,
@@ -87,11 +90,7 @@ async def _serve(
     worker_state = WorkerState(expected=config.worker)
     runner: web.AppRunner | None = None
     if config.api is not None:
-        runner = web.AppRunner(
-            create_app(config, connection, definitions, worker_state),
-            access_log_class=AccessLogger,
-            shutdown_timeout=API_SHUTDOWN_TIMEOUT,
-        )
+        runner = create_runner(create_app(config, connection, definitions, worker_state))
         await runner.setup()
         host, port = config.api
         site = web.TCPSite(runner, host or None, port, ssl_context=config.tls_context)
@@ -129,6 +128,19 @@ async def _serve(
             exit_code = 1
     logger.info("td stopped")
     return exit_code
+
+
+def create_runner(
+    app: web.Application, keepalive_timeout: float = KEEPALIVE_TIMEOUT
+) -> web.AppRunner:
+    """Return the runner that serves `app`, with td's bounds on idle connections and shutdown."""
+    return web.AppRunner(
+        app,
+        access_log_class=AccessLogger,
+        shutdown_timeout=API_SHUTDOWN_TIMEOUT,
+        # aiohttp's own default for a runner is an hour, which lets idle connections pile up.
+        keepalive_timeout=keepalive_timeout,
+    )
 
 
 async def _can_listen(host: str, port: int) -> bool:

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
+from td import api as api_module
+from td.server import create_runner
 from tests.certificates import Certificates, make_certificates
 from tests.grpc_proxy import GrpcProxy
 from tests.harness import Api, new_instance_id, start_params
@@ -339,3 +342,47 @@ async def test_health_is_open_with_auth(make_api, path):
     response = await api.http.get(path)
 
     assert response.status == 200
+
+
+async def test_silent_connections_are_closed():
+    runner = create_runner(web.Application(), keepalive_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        silent = await asyncio.open_connection("127.0.0.1", port)
+        partial = await asyncio.open_connection("127.0.0.1", port)
+        partial[1].write(b"GET /healthz HTTP/1.1\r\nHost: td\r\n")
+
+        # read() returns b"" once td closes the connection, and raises TimeoutError otherwise.
+        silent_end = await asyncio.wait_for(silent[0].read(), 5)
+        partial_end = await asyncio.wait_for(partial[0].read(), 5)
+    finally:
+        await runner.cleanup()
+
+    assert silent_end == b""
+    assert partial_end == b""
+
+
+async def test_trickled_body_answers_408(make_api, monkeypatch):
+    monkeypatch.setattr(api_module, "BODY_TIMEOUT", 0.5)
+    api = await make_api(worker=False)
+    reader, writer = await asyncio.open_connection(api.http.host, api.http.port)
+    writer.write(
+        b"POST /workflow/ HTTP/1.1\r\nHost: td\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100\r\n\r\n{"workflow_id"'
+    )
+
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    body = await reader.readexactly(length)
+    writer.close()
+
+    assert head.startswith(b"HTTP/1.1 408")
+    assert json.loads(body)["field"] == "body"
+    assert json.loads(body)["artifacts"] == []
