@@ -1,8 +1,10 @@
 """td's command line: Go-style flags, each also read from the environment as TD_<NAME>."""
 
 import asyncio
+import ipaddress
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
@@ -51,9 +53,18 @@ def _parse_metrics_address(text: str) -> str | None:
     if not text:
         return None
     host, port = parse_host_port(text)
-    # The SDK's listener needs a host: an empty one means every interface, as for -api.
+    # The SDK's listener takes only an IP address: an empty host means every interface, as for
+    # -api, and a name such as localhost is resolved here.
     if not host:
         host = "0.0.0.0"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as error:
+            raise ValueError(f"cannot resolve the host {host!r}: {error}") from None
+        host = found[0][4][0]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 

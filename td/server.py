@@ -34,7 +34,16 @@ WORKER_SHUTDOWN_TIMEOUT = 9.0
 
 async def serve(config: Config) -> int:
     """Serve until SIGINT or SIGTERM, then stop gracefully; return the exit code."""
-    install_runtime(config.log_level, config.metrics)
+    try:
+        install_runtime(config.log_level, config.metrics)
+    except ValueError as error:
+        # The SDK reports a metrics port it cannot bind as a ValueError.
+        logger.error(
+            "Serving metrics on %s failed: %s. Free the port or give -metrics another one.",
+            config.metrics,
+            error,
+        )
+        return 1
     definitions = load_definitions()
     stop = asyncio.Event()
     _install_signal_handlers(stop)

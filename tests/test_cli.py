@@ -436,3 +436,17 @@ def test_huge_step_delay_exits_2(capsys):
 
     assert code == 2
     assert "too long" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (":9090", {"0.0.0.0:9090"}),
+        ("127.0.0.1:9090", {"127.0.0.1:9090"}),
+        ("[::1]:9090", {"[::1]:9090"}),
+        # The SDK's listener takes only an IP address, so td resolves the name.
+        ("localhost:9090", {"127.0.0.1:9090", "[::1]:9090"}),
+    ],
+)
+def test_metrics_addresses(text, expected):
+    assert build_config([f"-metrics={text}"], {}).metrics in expected

@@ -323,6 +323,17 @@ async def test_metrics_listener_serves_td_and_sdk(start_td, td_args):
     assert any(name.startswith("temporal_workflow_completed") for name, _ in samples)
 
 
+async def test_busy_metrics_port_exits_1(start_td, td_args):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        td = start_td([*td_args, f"-metrics=127.0.0.1:{port}"])
+        exit_code = await asyncio.to_thread(td.process.wait, 30)
+
+    assert exit_code == 1
+    assert f"Serving metrics on 127.0.0.1:{port} failed" in td.log()
+    assert "Traceback" not in td.log()
+
+
 def parse_metrics(text: str) -> dict[tuple[str, str], float]:
     """Parse Prometheus text into {(name, "label=value,..."): value}, labels sorted by name."""
     samples = {}
