@@ -74,7 +74,21 @@ def load_server_tls(cert: Path, key: Path) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
-        context.load_cert_chain(cert, key)
+        # Without a password callback, OpenSSL would prompt on the terminal for an encrypted key.
+        context.load_cert_chain(cert, key, password=_reject_encrypted_key)
+    except _EncryptedKey:
+        raise ValueError(
+            f"the TLS key {key} is encrypted: give td an unencrypted key, for example from "
+            "`openssl pkey -in KEY -out PLAIN_KEY`"
+        ) from None
     except (OSError, ssl.SSLError) as error:
         raise ValueError(f"cannot load the TLS certificate {cert} and key {key}: {error}") from None
     return context
+
+
+class _EncryptedKey(Exception):
+    pass
+
+
+def _reject_encrypted_key() -> str:
+    raise _EncryptedKey()

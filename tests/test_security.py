@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import ssl
+import subprocess
 from pathlib import Path
 
 import aiohttp
@@ -235,6 +236,24 @@ async def test_bad_security_files_exit_2(td_env, certificates, flags, message):
 
     assert process.returncode == 2
     assert message in stderr.decode()
+
+
+def test_encrypted_tls_key_exits_2(td_env, certificates, tmp_path):
+    encrypted = tmp_path / "encrypted.key"
+    subprocess.run(
+        ["openssl", "pkey", "-in", str(certificates.server_key), "-aes256",
+         "-passout", "pass:secret", "-out", str(encrypted)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+
+    result = subprocess.run(
+        [TD, f"-tls-cert={certificates.server_cert}", f"-tls-key={encrypted}"],
+        env=td_env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    assert f"the TLS key {encrypted} is encrypted" in result.stderr
+    assert "pass phrase" not in result.stderr
 
 
 async def test_no_secret_warns_at_start(start_td, td_args):
