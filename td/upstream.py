@@ -5,6 +5,7 @@ retries the activity with backoff. The caller decides what every other status me
 """
 
 import json
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -23,6 +24,9 @@ MAX_RETRY_AFTER = timedelta(seconds=60)
 MAX_BODY_SIZE = 256 * 1024
 # Links longer than this are not the APIs' links, and Dispatch stores each one in its database.
 MAX_LINK_LENGTH = 2048
+
+# Errors that quote an upstream's text are cut to this many characters.
+MAX_ERROR_LENGTH = 500
 
 # The error type of a fault worth retrying; every other error an activity raises is final.
 RETRYABLE = "UpstreamUnavailable"
@@ -61,16 +65,7 @@ async def get_json(
         raise ApplicationError(f"{service} request failed: {reason}", type=RETRYABLE) from error
 
     _count_call(service, _outcome(status))
-    if len(body) > MAX_BODY_SIZE:
-        raise final_error(
-            f"{service} responded with HTTP {status} and more than {MAX_BODY_SIZE} bytes",
-            "UpstreamError",
-        )
-    if 300 <= status < 400:
-        raise final_error(
-            f"{service} responded with HTTP {status}, a redirect, which td does not follow",
-            "UpstreamError",
-        )
+    # Before the size check: a large error page of an overloaded server is still worth a retry.
     if status == 429 or status >= 500:
         delay = _parse_retry_after(retry_after)
         activity.logger.warning(
@@ -82,6 +77,16 @@ async def get_json(
         )
         raise ApplicationError(
             f"{service} responded with HTTP {status}", type=RETRYABLE, next_retry_delay=delay
+        )
+    if len(body) > MAX_BODY_SIZE:
+        raise final_error(
+            f"{service} responded with HTTP {status} and more than {MAX_BODY_SIZE} bytes",
+            "UpstreamError",
+        )
+    if 300 <= status < 400:
+        raise final_error(
+            f"{service} responded with HTTP {status}, a redirect, which td does not follow",
+            "UpstreamError",
         )
 
     try:
@@ -133,6 +138,10 @@ def check_link(url: object, service: str) -> str:
     if (
         not isinstance(url, str)
         or len(url) > MAX_LINK_LENGTH
+        # The APIs send percent-encoded ASCII links. Control characters and lone surrogates
+        # would travel to Dispatch, whose PostgreSQL database cannot store them.
+        or not (url.isascii() and url.isprintable())
+        or " " in url
         or urlsplit(url).scheme not in ("http", "https")
         or not urlsplit(url).netloc
     ):
@@ -143,6 +152,29 @@ def check_link(url: object, service: str) -> str:
 
 
 def final_error(message: str, error_type: str) -> ApplicationError:
-    """Return an error that fails the activity at once, with no retry."""
+    """Return an error that fails the activity at once, with no retry.
+
+    The message often quotes an upstream's text, so it is cleaned and cut to MAX_ERROR_LENGTH
+    first: it goes to td's log and to Dispatch as the instance's error.
+    """
+    message = clean_text(message, MAX_ERROR_LENGTH)
     activity.logger.error(message)
     return ApplicationError(message, type=error_type, non_retryable=True)
+
+
+def clean_text(value: object, limit: int) -> str:
+    """Return `value` as text of at most `limit` characters, fit for a log line and for Dispatch.
+
+    Control characters and line and paragraph separators become spaces, so that a text cannot
+    forge a log line. Lone surrogates, which no UTF-8 database stores, become U+FFFD.
+    """
+    return "".join(_clean_char(char) for char in str(value)[:limit])
+
+
+def _clean_char(char: str) -> str:
+    category = unicodedata.category(char)
+    if category in ("Cc", "Zl", "Zp"):
+        return " "
+    if category == "Cs":
+        return "\ufffd"
+    return char

@@ -186,6 +186,29 @@ async def test_dog_retries_timeout(time_skipping_env, dog_api):
     assert len(dog_api.requests) == 3
 
 
+async def test_dog_retries_large_error_page(time_skipping_env, task_queue, dog_api):
+    dog_api.faults.append(Fault(status=503, raw=b"<html>" + b"x" * 300_000 + b"</html>"))
+    handle = await start(time_skipping_env.client, task_queue, "random_dog")
+
+    artifacts = await result_of(handle)
+
+    assert [artifact.name for artifact in artifacts] == ["Dog 1", "Dog 2"]
+    assert len(dog_api.requests) == 3
+
+
+async def test_dog_error_text_is_cleaned(time_skipping_env, task_queue, dog_api):
+    message = "Breed not found\n2026-12-04 INFO td.server: forged line \ud800" + "x" * 100_000
+    body = {"status": "error", "message": message, "code": 404}
+    dog_api.faults.append(Fault(status=404, body=body))
+    handle = await start(time_skipping_env.client, task_queue, "random_dog", {"breed": "wolf"})
+
+    reason = await failure_of(handle)
+
+    assert "not found: Breed not found 2026-12-04 INFO td.server: forged line \ufffd" in reason
+    assert "\n" not in reason
+    assert len(reason) < 1000
+
+
 async def test_dog_gives_up_on_endless_5xx(time_skipping_env, task_queue, dog_api):
     dog_api.faults.extend([Fault(status=503)] * 20)
     handle = await start(time_skipping_env.client, task_queue, "random_dog")
@@ -217,6 +240,21 @@ async def test_unsplash_completes_with_credits(time_skipping_env, task_queue, un
     assert "%26" in request.raw_path
     assert request.headers["Authorization"] == f"Client-ID {upstreams.UNSPLASH_KEY}"
     assert request.headers["Accept-Version"] == "v1"
+
+
+async def test_unsplash_credit_is_cleaned(time_skipping_env, task_queue, unsplash_api):
+    photo = {
+        "description": "Line one\nline two\u0000",
+        "urls": {"regular": "https://images.unsplash.com/photo-1"},
+        "links": {"html": "https://unsplash.com/photos/1"},
+        "user": {"name": "Jane\udfff Doe", "links": {"html": "https://unsplash.com/@jane"}},
+    }
+    unsplash_api.faults.extend([Fault(status=200, body=photo)] * 2)
+    handle = await start(time_skipping_env.client, task_queue, "random_unsplash")
+
+    artifacts = await result_of(handle)
+
+    assert artifacts[0].description.startswith("Line one line two . Photo by Jane\ufffd Doe (")
 
 
 async def test_unsplash_without_term(time_skipping_env, task_queue, unsplash_api):
@@ -310,8 +348,16 @@ async def test_worker_registers_every_definition(time_skipping_env):
             Fault(status=200, body={"status": "success", "message": "https://a/" + "x" * 3000}),
             "http(s) link",
         ),
+        (
+            Fault(status=200, body={"status": "success", "message": "https://a/b\u0000.jpg"}),
+            "http(s) link",
+        ),
+        (
+            Fault(status=200, body={"status": "success", "message": "https://a/\ud800.jpg"}),
+            "http(s) link",
+        ),
     ],
-    ids=["huge-body", "redirect", "javascript-url", "long-url"],
+    ids=["huge-body", "redirect", "javascript-url", "long-url", "nul-in-url", "surrogate-in-url"],
 )
 async def test_dog_bad_answers_fail_at_once(
     time_skipping_env, task_queue, dog_api, fault, expected
@@ -327,7 +373,7 @@ async def test_dog_bad_answers_fail_at_once(
 
 @pytest.mark.parametrize(
     "bad_link",
-    ["javascript:alert(1)", "12345", None],
+    ["javascript:alert(1)", "12345", None, "https://images.unsplash.com/a\u0000b", "https://a/ b"],
 )
 async def test_unsplash_bad_links_fail(time_skipping_env, task_queue, unsplash_api, bad_link):
     photo = {

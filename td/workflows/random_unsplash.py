@@ -8,7 +8,7 @@ from temporalio import activity, workflow
 
 from td.config import Config
 from td.dispatch import Artifact
-from td.upstream import check_link, final_error, get_json
+from td.upstream import check_link, clean_text, final_error, get_json
 from td.workflows.base import (
     Param,
     Picture,
@@ -70,14 +70,14 @@ def _picture_from_photo(photo: Any) -> Picture:
     try:
         image = check_link(photo["urls"]["regular"], "Unsplash")
         page = check_link(photo["links"]["html"], "Unsplash")
-        photographer = str(photo["user"]["name"])[:200]
+        photographer = clean_text(photo["user"]["name"], 200)
         photographer_page = check_link(photo["user"]["links"]["html"], "Unsplash")
     except (KeyError, TypeError):
         raise final_error(
             f"Unsplash sent a photo without urls, links or user: {photo!r:.200}", "UpstreamError"
         ) from None
 
-    caption = str(photo.get("description") or photo.get("alt_description") or "A photo")[:500]
+    caption = clean_text(photo.get("description") or photo.get("alt_description") or "A photo", 500)
     # Unsplash's guidelines ask to credit the photographer and Unsplash, with links to both.
     description = f"{caption}. Photo by {photographer} ({photographer_page}) on Unsplash ({page})"
     return Picture(weblink=image, description=description)
