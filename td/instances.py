@@ -215,6 +215,14 @@ def _close_event_detail(event: HistoryEvent) -> str:
 
 
 def _translate(error: RPCError, workflow_id: str) -> Exception:
+    if error.status == RPCStatusCode.NOT_FOUND and _is_namespace_missing(error):
+        # td's configuration is wrong, not the instance: 503 keeps Dispatch asking, where a 404
+        # would mark the instance Failed for good.
+        logger.error("Temporal has no namespace for workflow %s: %s", workflow_id, error.message)
+        return TemporalUnavailable(
+            f"Temporal is misconfigured: {error.message} Create the namespace or start td with "
+            "-namespace set to an existing one."
+        )
     if error.status == RPCStatusCode.NOT_FOUND:
         return InstanceNotFound(workflow_id)
     if error.status in _UNAVAILABLE_CODES:
@@ -222,3 +230,8 @@ def _translate(error: RPCError, workflow_id: str) -> Exception:
         return TemporalUnavailable(f"Temporal is unavailable: {error.message}")
     logger.error("Temporal rejected a call for workflow %s: %s", workflow_id, error)
     return error
+
+
+def _is_namespace_missing(error: RPCError) -> bool:
+    details = error.grpc_status.details
+    return any(detail.type_url.endswith(".NamespaceNotFoundFailure") for detail in details)

@@ -37,12 +37,15 @@ class TemporalConnection:
         self._options = dict(options or {})
         self._client: Client | None = None
         self._connected = asyncio.Event()
+        self._last_error: str | None = None
 
     @property
     def client(self) -> Client:
         """The connected client; raises TemporalUnavailable before the first connection."""
         if self._client is None:
-            raise TemporalUnavailable(f"not connected to Temporal at {self.target} yet")
+            # The last attempt's error tells a down server from a missing namespace or bad TLS.
+            cause = f"; the last attempt failed: {self._last_error}" if self._last_error else ""
+            raise TemporalUnavailable(f"not connected to Temporal at {self.target} yet{cause}")
         return self._client
 
     async def wait_connected(self) -> Client:
@@ -68,6 +71,7 @@ class TemporalConnection:
                     DescribeNamespaceRequest(namespace=self.namespace)
                 )
             except (RuntimeError, RPCError) as error:
+                self._last_error = str(error)
                 logger.warning(
                     "Connecting to Temporal at %s (namespace %s) failed, attempt %d, "
                     "retrying in %.0f s: %s",

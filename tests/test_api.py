@@ -462,3 +462,26 @@ def test_broken_connection_codes_are_unavailable(code):
     error = _translate(RPCError("transport error", code, b""), "random_dog-1")
 
     assert isinstance(error, TemporalUnavailable)
+
+
+def test_missing_namespace_is_unavailable():
+    from google.protobuf.any_pb2 import Any as AnyMessage
+    from temporalio.api.common.v1 import GrpcStatus
+    from temporalio.api.errordetails.v1 import NamespaceNotFoundFailure, NotFoundFailure
+
+    from td.instances import InstanceNotFound, _translate
+    from td.temporal import TemporalUnavailable
+
+    def not_found(message: str, detail) -> RPCError:
+        packed = AnyMessage()
+        packed.Pack(detail)
+        status = GrpcStatus(code=RPCStatusCode.NOT_FOUND, message=message, details=[packed])
+        return RPCError(message, RPCStatusCode.NOT_FOUND, status.SerializeToString())
+
+    # What Temporal sends once the namespace that td was started with is deleted.
+    deleted = not_found("Namespace gone is not found.", NamespaceNotFoundFailure(namespace="gone"))
+    missing = not_found("workflow not found for ID: random_dog-1", NotFoundFailure())
+
+    assert isinstance(_translate(deleted, "random_dog-1"), TemporalUnavailable)
+    assert "-namespace" in str(_translate(deleted, "random_dog-1"))
+    assert isinstance(_translate(missing, "random_dog-1"), InstanceNotFound)
