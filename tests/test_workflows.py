@@ -326,7 +326,7 @@ async def test_worker_registers_every_definition(time_skipping_env):
     async with create_http_session() as session:
         worker = create_worker(time_skipping_env.client, Config(), DEFINITIONS, session)
     assert isinstance(worker, Worker)
-    assert set(DEFINITIONS) == {"random_dog", "random_unsplash"}
+    assert {"random_dog", "random_unsplash"} <= set(DEFINITIONS)
 
 
 @pytest.mark.parametrize(
