@@ -176,8 +176,9 @@ FLAGS = (
         "print the workflows and their parameters, then exit",
         default="false",
         is_bool=True,
+        from_env=False,
     ),
-    Flag("version", "print the version and exit", default="false", is_bool=True),
+    Flag("version", "print the version and exit", default="false", is_bool=True, from_env=False),
 )
 
 ENVIRONMENT_HELP = """

@@ -46,10 +46,15 @@ class Flag:
     repeated: bool = False
     # Environment variables read after TD_<NAME>, for example TEMPORAL_ADDRESS.
     fallback_env: tuple[str, ...] = ()
+    # False for a flag that asks for an action, such as -version: a TD_VERSION that a deployment
+    # sets for its own purposes must not turn td into a program that prints and exits.
+    from_env: bool = True
 
     @property
-    def env_name(self) -> str:
-        return "TD_" + self.name.upper().replace("-", "_")
+    def env_names(self) -> tuple[str, ...]:
+        if not self.from_env:
+            return ()
+        return ("TD_" + self.name.upper().replace("-", "_"), *self.fallback_env)
 
 
 @attrs.define
@@ -115,7 +120,7 @@ def parse_flags(
     for flag in flags:
         if flag.name in values:
             continue
-        for env_name in (flag.env_name, *flag.fallback_env):
+        for env_name in flag.env_names:
             if env_name in environ:
                 parsed = _parse_value(flag, environ[env_name], source=env_name)
                 values[flag.name] = [parsed] if flag.repeated else parsed
@@ -152,9 +157,9 @@ def format_usage(program: str, flags: Sequence[Flag], synopsis: str = "[flags]")
         default = _format_default(flag)
         if default:
             text += f" (default {default})"
-        env = ", ".join((flag.env_name, *flag.fallback_env))
         lines.append(f"    \t{text}")
-        lines.append(f"    \tenvironment: {env}")
+        if flag.env_names:
+            lines.append(f"    \tenvironment: {', '.join(flag.env_names)}")
     return "\n".join(lines) + "\n"
 
 

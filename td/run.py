@@ -43,6 +43,7 @@ FLAGS = (
         parse=_parse_param,
         repeated=True,
         placeholder="key=value",
+        from_env=False,
     ),
     Flag(
         "server",

@@ -198,7 +198,7 @@ def test_bool_flag_without_default_false():
     [("api", "TD_API"), ("step-delay", "TD_STEP_DELAY"), ("dog-api", "TD_DOG_API")],
 )
 def test_env_name_from_flag(name, env_name):
-    assert Flag(name, "").env_name == env_name
+    assert Flag(name, "").env_names == (env_name,)
 
 
 def test_env_used_when_flag_absent():
@@ -351,3 +351,12 @@ def test_usage_lists_env_vars():
 
     assert "environment: TD_STEP_DELAY\n" in usage
     assert "environment: TD_TEMPORAL, TEMPORAL_ADDRESS\n" in usage
+
+
+def test_action_flag_ignores_environment():
+    flags = [Flag("version", "", is_bool=True, from_env=False)]
+
+    result = parse_flags(flags, [], {"TD_VERSION": "0.1.0"})
+
+    assert result.values["version"] is False
+    assert "environment" not in format_usage("td", flags)
