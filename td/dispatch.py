@@ -220,8 +220,8 @@ def parse_follow_request(query: Mapping[str, Sequence[str]]) -> FollowRequest:
     if not workflow_id:
         raise InvalidRequest("workflow_id", "query parameter workflow_id is empty")
 
-    raw_ids = [*query.get("workflow_instance_id", ()), *tags.get("workflowInstanceId", ())]
-    ids = {parse_id(raw, "workflow_instance_id") for raw in raw_ids}
+    ids = {parse_id(raw, "workflow_instance_id") for raw in query.get("workflow_instance_id", ())}
+    ids |= {parse_id(raw, "tags.workflowInstanceId") for raw in tags.get("workflowInstanceId", ())}
     if not ids:
         raise InvalidRequest(
             "workflow_instance_id",
@@ -253,11 +253,12 @@ def parse_id(value: Any, field: str) -> int:
         number = int(value)
     elif isinstance(value, str) and value.isascii() and value.isdigit():
         # A long digit string is out of range anyway, and int() rejects one over 4300 digits.
-        number = int(value) if len(value) <= 12 else MAX_ID + 1
+        digits = value.lstrip("0") or "0"
+        number = int(digits) if len(digits) <= 12 else MAX_ID + 1
     else:
-        raise InvalidRequest(field, f"{field} must be a positive integer, got {value!r}")
+        raise InvalidRequest(field, f"{field} must be a positive integer, got {value!r:.40}")
     if not 0 < number <= MAX_ID:
-        raise InvalidRequest(field, f"{field} must be between 1 and {MAX_ID}, got {number}")
+        raise InvalidRequest(field, f"{field} must be between 1 and {MAX_ID}, got {value!r:.40}")
     return number
 
 

@@ -248,7 +248,7 @@ async def test_rejected_post_starts_nothing(api):
         ("tags=workflowInstanceId:5", "workflow_id"),
         ("workflow_id=random_dog", "workflow_instance_id"),
         ("workflow_id=random_dog&workflow_instance_id=abc", "workflow_instance_id"),
-        ("workflow_id=random_dog&tags=workflowInstanceId:", "workflow_instance_id"),
+        ("workflow_id=random_dog&tags=workflowInstanceId:", "tags.workflowInstanceId"),
         (
             "workflow_id=random_dog&workflow_instance_id=5&tags=workflowInstanceId:6",
             "workflow_instance_id",

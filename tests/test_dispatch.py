@@ -392,7 +392,7 @@ def test_follow_repeated_equal_ids():
         ),
         (
             {"workflow_id": ["random_dog"], "tags": ["workflowInstanceId:abc"]},
-            "workflow_instance_id",
+            "tags.workflowInstanceId",
         ),
     ],
 )
@@ -545,3 +545,16 @@ def test_update_structure_round_trip():
 )
 def test_format_timestamp_utc(value, expected):
     assert format_timestamp(value) == expected
+
+
+def test_instance_id_error_quotes_value_sent():
+    with pytest.raises(InvalidRequest) as caught:
+        parse_follow_request({"workflow_id": ["random_dog"], "workflow_instance_id": ["9" * 30]})
+
+    assert caught.value.message.endswith(f"got '{'9' * 30}'")
+
+
+def test_instance_id_leading_zeros_read_as_number():
+    query = {"workflow_id": ["random_dog"], "workflow_instance_id": ["00000000000043"]}
+
+    assert parse_follow_request(query).instance_id == 43
