@@ -36,6 +36,13 @@ def _parse_positive_duration(text: str) -> timedelta:
     return duration
 
 
+def _parse_server(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{text!r} is not an http(s) URL: use one like http://localhost:8888")
+    return text
+
+
 FLAGS = (
     Flag(
         "param",
@@ -49,6 +56,7 @@ FLAGS = (
         "server",
         "URL of td, or of its workflow API",
         default="http://localhost:8888/workflow/",
+        parse=_parse_server,
         placeholder="URL",
     ),
     Flag(
@@ -118,6 +126,11 @@ def run_main(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> i
     except KeyboardInterrupt:
         runner.clear_progress()
         return 130
+    except BrokenPipeError:
+        # The reader of the output went away, as `td run ... | head -1` does: stop quietly, and
+        # keep Python from reporting the pipe once more when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _workflow_url(server: str) -> str:
@@ -198,7 +211,28 @@ class Runner:
                     await asyncio.sleep(self.poll)
                 answer = await self._follow(session, instance_id)
 
+    async def _warn_about_params(self, session: aiohttp.ClientSession) -> None:
+        """Warn about params that the workflow does not declare, which td would ignore."""
+        catalogue_url = urlunsplit(urlsplit(self.server)._replace(path="/workflows", query=""))
+        try:
+            async with session.get(catalogue_url) as response:
+                catalogue = await response.json() if response.status == 200 else {}
+        except (aiohttp.ClientError, ValueError):
+            # An older td, or one behind a proxy that serves only /workflow: start anyway.
+            return
+        for workflow in catalogue.get("workflows", []):
+            if workflow.get("id") != self.workflow:
+                continue
+            declared = [param["name"] for param in workflow.get("parameters", [])]
+            for name in sorted(set(self.params) - set(declared)):
+                print(
+                    f"td run: warning: {self.workflow} has no parameter {name!r}, so td ignores "
+                    f"it; its parameters: {', '.join(declared) or 'none'}",
+                    file=sys.stderr,
+                )
+
     async def _start(self, session: aiohttp.ClientSession) -> tuple[int, dict[str, Any]]:
+        await self._warn_about_params(session)
         # A fresh instance id, as Dispatch's would be; an id that exists already answers 200.
         for _ in range(5):
             instance_id = random.randint(1, MAX_ID)
@@ -239,8 +273,10 @@ class Runner:
 
             if status == 503 and time.monotonic() < deadline:
                 delay = float(retry_after) if retry_after.isdigit() else self.poll
+                left = deadline - time.monotonic()
                 self._line(
-                    f"td responded with HTTP 503 ({answer.get('error')}); retrying in {delay:.0f}s"
+                    f"td responded with HTTP 503 ({answer.get('error')}); "
+                    f"retrying in {delay:.0f}s, for {left:.0f}s more (-timeout)"
                 )
                 await asyncio.sleep(delay)
                 continue

@@ -81,6 +81,30 @@ async def test_run_rejected_param_exits_1(td_server):
     assert "params.breed" in stderr
 
 
+async def test_run_warns_about_unknown_param(td_server):
+    td, env = td_server
+
+    code, _, stderr = await run_command(
+        ["random_dog", "-param", "colour=red", f"-server={td.url}", "-poll=100ms"], env
+    )
+
+    assert code == 0
+    assert "random_dog has no parameter 'colour', so td ignores it; its parameters: breed" in stderr
+
+
+async def test_run_into_closed_pipe_is_quiet(td_server):
+    td, env = td_server
+    command = f"{TD} run random_dog -server={td.url} -poll=100ms | head -1"
+
+    process = await asyncio.create_subprocess_shell(
+        command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+
+    assert stdout.decode().startswith("Started random_dog-")
+    assert "Traceback" not in stderr.decode()
+
+
 async def test_run_without_secret_exits_1(td_server):
     td, env = td_server
     env = {key: value for key, value in env.items() if key != "TD_AUTH"}
@@ -98,6 +122,7 @@ async def test_run_without_secret_exits_1(td_server):
         (["random_dog", "-param", "novalue"], "expected key=value"),
         (["random_dog", "-poll=0s"], "must be more than 0s"),
         (["random_dog", "-nope"], "flag provided but not defined"),
+        (["random_dog", "-server=localhost:8888"], "is not an http(s) URL"),
     ],
 )
 async def test_run_usage_errors_exit_2(td_env, args, message):
