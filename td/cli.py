@@ -49,6 +49,10 @@ def _choice(name: str, choices: Sequence[str]) -> Callable[[str], str]:
     return parse
 
 
+class SettingError(FlagError):
+    """A flag's file or a Temporal setting from the environment is wrong, though well-formed."""
+
+
 def _parse_metrics_address(text: str) -> str | None:
     if not text:
         return None
@@ -230,14 +234,14 @@ def build_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | No
         try:
             tls_context = load_server_tls(Path(values["tls-cert"]), Path(values["tls-key"]))
         except ValueError as error:
-            raise FlagError(str(error)) from None
+            raise SettingError(str(error)) from None
 
     auth_file = Path(values["auth-file"]) if values["auth-file"] else None
     if auth_file is not None:
         try:
             auth_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            raise FlagError(f"cannot read -auth-file {auth_file}: {error}") from None
+            raise SettingError(f"cannot read -auth-file {auth_file}: {error}") from None
 
     return Config(
         api=values["api"],
@@ -282,7 +286,7 @@ def _temporal_settings(
             ClientConfig.load_client_connect_config(override_env_vars=dict(environ))
         )
     except (OSError, ValueError, RuntimeError) as error:
-        raise FlagError(f"invalid Temporal connection settings: {error}") from None
+        raise SettingError(f"invalid Temporal connection settings: {error}") from None
 
     address = profile.pop("target_host", None)
     namespace = profile.pop("namespace", None)
@@ -292,7 +296,7 @@ def _temporal_settings(
         try:
             parse_host_port(address)
         except ValueError as error:
-            raise FlagError(f"invalid Temporal address from the environment: {error}") from None
+            raise SettingError(f"invalid Temporal address from the environment: {error}") from None
     if "namespace" in explicit or not namespace:
         namespace = values["namespace"]
     return address, namespace, profile
@@ -311,6 +315,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HelpRequested:
         sys.stdout.write(usage)
         return 0
+    except SettingError as error:
+        # A file or a setting is wrong, not the command line: the usage would bury the message.
+        sys.stderr.write(f"td: {error}\n")
+        return 2
     except FlagError as error:
         sys.stderr.write(f"td: {error}\n{usage}")
         return 2

@@ -450,3 +450,12 @@ def test_huge_step_delay_exits_2(capsys):
 )
 def test_metrics_addresses(text, expected):
     assert build_config([f"-metrics={text}"], {}).metrics in expected
+
+
+def test_bad_file_error_shows_no_usage(capsys, clean_environ, tmp_path):
+    code = main([f"-tls-cert={tmp_path}/cert.pem", f"-tls-key={tmp_path}/key.pem"])
+
+    stderr = capsys.readouterr().err
+    assert code == 2
+    assert "does not exist" in stderr
+    assert "Usage" not in stderr
