@@ -297,6 +297,9 @@ async def error_middleware(
             raise
         headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
         message = f"{request.method} {request.path}: {error.reason}"
+        if error.status == 413:
+            message += f": the body is over {MAX_BODY_SIZE // 1024} KiB"
+            return _error_response(error.status, message, field="body")
         return _error_response(error.status, message, headers=headers)
     except Exception:
         logger.exception("Request %s %s failed", request.method, request.path_qs)

@@ -108,7 +108,7 @@ class Credentials:
         self._file_stamp = (stat.st_mtime_ns, stat.st_size)
         # The count only: the values are secrets.
         logger.info(
-            "Read %d accepted Authorization values from %s", len(self._file_values), self.path
+            "Accepted Authorization values read from %s: %d", self.path, len(self._file_values)
         )
 
 

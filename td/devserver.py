@@ -60,6 +60,11 @@ class DevServer:
         self._process: asyncio.subprocess.Process | None = None
 
     @property
+    def log_path(self) -> Path:
+        """The file that the server's output goes to, beside its database."""
+        return state_dir() / f"temporal-dev-{self.port}.log"
+
+    @property
     def target(self) -> str:
         return f"{self.host}:{self.port}"
 
@@ -83,7 +88,7 @@ class DevServer:
         directory.mkdir(parents=True, exist_ok=True)
         # One file per port: two dev servers on one SQLite file corrupt each other's state.
         database = directory / f"temporal-dev-{self.port}.db"
-        log_path = directory / f"temporal-dev-{self.port}.log"
+        log_path = self.log_path
         arguments = [
             "server",
             "start-dev",

@@ -4,13 +4,14 @@ import asyncio
 import ipaddress
 import logging
 import signal
+from urllib.parse import urlsplit
 
 import attrs
 from aiohttp import web
 
 from td.api import create_app
 from td.config import Config
-from td.devserver import DevServer, state_dir
+from td.devserver import DevServer
 from td.health import WorkerState
 from td.logs import AccessLogger
 from td.telemetry import install_runtime
@@ -78,9 +79,9 @@ async def _watch_dev_server(dev_server: DevServer, stop: asyncio.Event) -> int:
     """Stop td if the dev server it started exits while td still needs it."""
     exit_code = await dev_server.wait()
     logger.error(
-        "The Temporal dev server exited with code %d, so td stops; see its log in %s",
+        "The Temporal dev server exited with code %d, so td stops; see its log, %s",
         exit_code,
-        state_dir(),
+        dev_server.log_path,
     )
     stop.set()
     return exit_code
@@ -248,11 +249,26 @@ def _warn_about_config(config: Config) -> None:
                 host or "every interface",
                 config.api[1],
             )
+    ui_host = urlsplit(config.ui).hostname if config.ui else None
+    if ui_host and "." not in ui_host and not _is_ip_or_localhost(ui_host):
+        logger.warning(
+            "-ui %s has a host name without a dot, and Dispatch rejects such links as invalid "
+            "URLs: give -ui a fully qualified host name or an IP address",
+            config.ui,
+        )
     if config.worker and not config.unsplash_access_key:
         logger.warning(
             "%s is not set, so random_unsplash fails; set it to an Unsplash API access key",
             ACCESS_KEY_VARIABLE,
         )
+
+
+def _is_ip_or_localhost(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost"
+    return True
 
 
 def _is_loopback(host: str) -> bool:

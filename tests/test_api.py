@@ -312,8 +312,11 @@ async def test_large_body_answers_413(api):
 
     response = await api.http.post("/workflow", data=body)
 
+    answer = await json_body(response)
     assert response.status == 413
-    assert (await json_body(response))["artifacts"] == []
+    assert answer["artifacts"] == []
+    assert answer["field"] == "body"
+    assert "over 64 KiB" in answer["error"]
 
 
 async def test_weblink_points_at_ui(make_api):

@@ -459,3 +459,20 @@ def test_bad_file_error_shows_no_usage(capsys, clean_environ, tmp_path):
     assert code == 2
     assert "does not exist" in stderr
     assert "Usage" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("ui", "warned"),
+    [
+        ("http://temporal-ui:8080", True),
+        ("http://temporal-ui.internal:8080", False),
+        ("http://localhost:8233", False),
+        ("http://10.0.0.5:8080", False),
+    ],
+)
+def test_single_label_ui_host_warns(caplog, ui, warned):
+    from td.server import _warn_about_config
+
+    _warn_about_config(Config(ui=ui, unsplash_access_key="key", auth_value="Bearer x"))
+
+    assert ("Dispatch rejects such links" in caplog.text) is warned
