@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 # A Retry-After longer than this is cut down: the activity's own timeout bounds the wait anyway.
 MAX_RETRY_AFTER = timedelta(seconds=60)
@@ -27,6 +27,10 @@ MAX_LINK_LENGTH = 2048
 
 # Errors that quote an upstream's text are cut to this many characters.
 MAX_ERROR_LENGTH = 500
+
+# Every error raised here is logged here first, in one line with the reason. BENIGN makes the
+# SDK log it again only at debug level, without a traceback of td's own raise.
+LOGGED = ApplicationErrorCategory.BENIGN
 
 # The error type of a fault worth retrying; every other error an activity raises is final.
 RETRYABLE = "UpstreamUnavailable"
@@ -62,7 +66,9 @@ async def get_json(
         _count_call(service, "network_error")
         reason = str(error) or type(error).__name__
         activity.logger.warning("%s request failed (attempt %d): %s", service, attempt, reason)
-        raise ApplicationError(f"{service} request failed: {reason}", type=RETRYABLE) from error
+        raise ApplicationError(
+            f"{service} request failed: {reason}", type=RETRYABLE, category=LOGGED
+        ) from error
 
     _count_call(service, _outcome(status))
     # Before the size check: a large error page of an overloaded server is still worth a retry.
@@ -76,7 +82,10 @@ async def get_json(
             delay or "backoff",
         )
         raise ApplicationError(
-            f"{service} responded with HTTP {status}", type=RETRYABLE, next_retry_delay=delay
+            f"{service} responded with HTTP {status}",
+            type=RETRYABLE,
+            next_retry_delay=delay,
+            category=LOGGED,
         )
     if len(body) > MAX_BODY_SIZE:
         raise final_error(
@@ -96,7 +105,9 @@ async def get_json(
             "%s responded with HTTP %d and a body that is not JSON", service, status
         )
         raise ApplicationError(
-            f"{service} responded with HTTP {status} and a body that is not JSON", type=RETRYABLE
+            f"{service} responded with HTTP {status} and a body that is not JSON",
+            type=RETRYABLE,
+            category=LOGGED,
         ) from None
 
 
@@ -159,7 +170,7 @@ def final_error(message: str, error_type: str) -> ApplicationError:
     """
     message = clean_text(message, MAX_ERROR_LENGTH)
     activity.logger.error(message)
-    return ApplicationError(message, type=error_type, non_retryable=True)
+    return ApplicationError(message, type=error_type, non_retryable=True, category=LOGGED)
 
 
 def clean_text(value: object, limit: int) -> str:

@@ -237,8 +237,13 @@ def _failure_message(error: ActivityError) -> str:
     cause = error.cause
     if cause is None:
         return str(error)
-    message = cause.message if isinstance(cause, FailureError) else str(cause)
-    # A timeout carries the failure of the last attempt as its own cause.
-    if cause.__cause__ is not None:
-        message += f" (last attempt: {cause.__cause__})"
+    message = _message_of(cause)
+    # A timeout carries the failure of the last attempt as its own cause. An error of td's own
+    # carries the exception it wraps, whose text it quotes already.
+    if cause.__cause__ is not None and _message_of(cause.__cause__) not in message:
+        message += f" (last attempt: {_message_of(cause.__cause__)})"
     return message
+
+
+def _message_of(error: BaseException) -> str:
+    return error.message if isinstance(error, FailureError) else str(error)
