@@ -187,8 +187,9 @@ FLAGS = (
 
 ENVIRONMENT_HELP = """
 Commands:
-  td run WORKFLOW [-param key=value ...] [-server URL]
-                       start a workflow through a running td, as Dispatch does, and follow it
+  td run WORKFLOW [-param key=value ...] [-server URL] [-poll 1s] [-timeout 10m]
+                       start a workflow through a running td, as Dispatch does, and follow it;
+                       td run -h tells more
 
 Environment:
   UNSPLASH_ACCESS_KEY  Unsplash API access key, needed by random_unsplash
