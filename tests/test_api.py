@@ -488,3 +488,14 @@ def test_missing_namespace_is_unavailable():
     assert isinstance(_translate(deleted, "random_dog-1"), TemporalUnavailable)
     assert "-namespace" in str(_translate(deleted, "random_dog-1"))
     assert isinstance(_translate(missing, "random_dog-1"), InstanceNotFound)
+
+
+def test_no_break_space_in_param_becomes_space():
+    from td.workflows import load_definitions
+
+    unsplash = load_definitions()["random_unsplash"]
+
+    params, ignored = unsplash.validate_params({"term": "caf\u00e9\u00a0au lait"})
+
+    assert params == {"term": "café au lait"}
+    assert ignored == []

@@ -6,6 +6,7 @@ worker polls the task queue, which a query could not do.
 """
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +38,12 @@ ACTIVITY_OPTIONS: dict[str, Any] = {
         maximum_attempts=6,
     ),
 }
+
+
+# Unicode categories that a parameter value may not contain: control and format characters,
+# line and paragraph separators, and unpaired surrogates, which JSON can carry as "\ud800" but no
+# URL or HTTP header can. Also private-use and unassigned code points.
+_REJECTED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 @attrs.frozen
@@ -87,10 +94,13 @@ class WorkflowDefinition:
             if not isinstance(value, str):
                 raise InvalidRequest(field, f"{field} must be a string, got {value!r}")
             value = value.strip()
-            if not value.isprintable() or not _encodes_as_utf8(value):
+            if any(unicodedata.category(char) in _REJECTED_CATEGORIES for char in value):
                 raise InvalidRequest(
-                    field, f"{field} {value[:40]!r} contains control or unpaired characters"
+                    field,
+                    f"{field} {value[:40]!r} contains a control, format or unpaired character",
                 )
+            # A no-break space pasted into Dispatch is a plain space to every upstream API.
+            value = "".join(" " if unicodedata.category(char) == "Zs" else char for char in value)
             if len(value) > param.max_length:
                 raise InvalidRequest(
                     field,
@@ -101,15 +111,6 @@ class WorkflowDefinition:
             cleaned[param.name] = value
         ignored = sorted(name for name in params if name not in declared)
         return cleaned, ignored
-
-
-def _encodes_as_utf8(value: str) -> bool:
-    # JSON can carry a lone surrogate such as "\\ud800", which no URL or HTTP header can.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 @attrs.frozen
