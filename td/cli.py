@@ -85,6 +85,19 @@ def _parse_name(text: str) -> str:
     return text
 
 
+# The Temporal server's default limit on the length of a task queue name, in characters.
+MAX_QUEUE_LENGTH = 1000
+
+
+def _parse_queue(text: str) -> str:
+    name = _parse_name(text)
+    if len(name) > MAX_QUEUE_LENGTH:
+        raise ValueError(
+            f"is {len(name)} characters long, and Temporal accepts at most {MAX_QUEUE_LENGTH}"
+        )
+    return name
+
+
 FLAGS = (
     Flag(
         "api",
@@ -113,7 +126,7 @@ FLAGS = (
         "queue",
         "Temporal task queue",
         default=DEFAULTS.queue,
-        parse=_parse_name,
+        parse=_parse_queue,
         placeholder="name",
     ),
     Flag(

@@ -476,3 +476,8 @@ def test_single_label_ui_host_warns(caplog, ui, warned):
     _warn_about_config(Config(ui=ui, unsplash_access_key="key", auth_value="Bearer x"))
 
     assert ("Dispatch rejects such links" in caplog.text) is warned
+
+
+def test_overlong_queue_raises():
+    with pytest.raises(FlagError, match="at most 1000"):
+        build_config(["-queue=" + "q" * 1001], {})
