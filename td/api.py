@@ -90,7 +90,7 @@ def create_app(
     middlewares = [metrics_middleware(app_metrics), error_middleware]
     credentials = Credentials(config.auth_file, config.auth_value)
     if credentials.configured:
-        # Inside the error middleware, so that any failure of its own is answered in JSON, and
+        # Inside the error middleware, so that any failure of its own gets a JSON response, and
         # before every handler, so that a rejected request reaches none.
         middlewares.append(auth_middleware(credentials))
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_SIZE)

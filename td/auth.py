@@ -92,7 +92,9 @@ class Credentials:
             message = str(error)
             if message != self._last_error:
                 logger.error(
-                    "Cannot read the auth file %s, keeping its last values: %s", self.path, message
+                    "Reading the auth file %s failed, keeping its last values: %s",
+                    self.path,
+                    message,
                 )
                 self._last_error = message
             return

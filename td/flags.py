@@ -46,7 +46,7 @@ class Flag:
     repeated: bool = False
     # Environment variables read after TD_<NAME>, for example TEMPORAL_ADDRESS.
     fallback_env: tuple[str, ...] = ()
-    # False for a flag that asks for an action, such as -version: a TD_VERSION that a deployment
+    # False for a flag that requests an action, such as -version: a TD_VERSION that a deployment
     # sets for its own purposes must not turn td into a program that prints and exits.
     from_env: bool = True
 

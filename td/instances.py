@@ -216,7 +216,7 @@ def _close_event_detail(event: HistoryEvent) -> str:
 
 def _translate(error: RPCError, workflow_id: str) -> Exception:
     if error.status == RPCStatusCode.NOT_FOUND and _is_namespace_missing(error):
-        # td's configuration is wrong, not the instance: 503 keeps Dispatch asking, where a 404
+        # td's configuration is wrong, not the instance: Dispatch retries a 503, whereas a 404
         # would mark the instance Failed for good.
         logger.error("Temporal has no namespace for workflow %s: %s", workflow_id, error.message)
         return TemporalUnavailable(

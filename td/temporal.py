@@ -43,7 +43,8 @@ class TemporalConnection:
     def client(self) -> Client:
         """The connected client; raises TemporalUnavailable before the first connection."""
         if self._client is None:
-            # The last attempt's error tells a down server from a missing namespace or bad TLS.
+            # The last attempt's error distinguishes a server that is down from a missing
+            # namespace or a TLS mismatch.
             cause = f"; the last attempt failed: {self._last_error}" if self._last_error else ""
             raise TemporalUnavailable(f"not connected to Temporal at {self.target} yet{cause}")
         return self._client

@@ -126,7 +126,7 @@ async def test_unreadable_auth_file_keeps_values(make_api, tmp_path, caplog, dam
     assert accepted.status == 201
     assert rejected.status == 401
     assert (await rejected.json())["artifacts"] == []
-    errors = [record for record in caplog.records if "Cannot read the auth file" in record.message]
+    errors = [record for record in caplog.records if "Reading the auth file" in record.message]
     assert len(errors) == 1
 
 

@@ -99,7 +99,7 @@ class WorkflowDefinition:
                     field,
                     f"{field} {value[:40]!r} contains a control, format or unpaired character",
                 )
-            # A no-break space pasted into Dispatch is a plain space to every upstream API.
+            # A no-break space, as pasted from a web page, becomes a plain space.
             value = "".join(" " if unicodedata.category(char) == "Zs" else char for char in value)
             if len(value) > param.max_length:
                 raise InvalidRequest(
