@@ -12,14 +12,11 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 RUN python -m venv /opt/td
-# The dependencies first, from pyproject.toml and an empty package, so that a change to td's
-# code alone reuses this layer.
+# The dependencies first, at the versions and hashes of the lock, so that a change to td's code
+# alone reuses this layer.
+COPY requirements/runtime.txt /src/requirements/
+RUN /opt/td/bin/pip install --require-hashes -r /src/requirements/runtime.txt
 COPY pyproject.toml README.md /src/
-RUN mkdir -p /src/td \
-    && touch /src/td/__init__.py \
-    && /opt/td/bin/pip install /src \
-    && /opt/td/bin/pip uninstall --yes td \
-    && rm -rf /src/td /src/build /src/td.egg-info
 COPY td /src/td
 RUN /opt/td/bin/pip install --no-deps /src
 
