@@ -25,11 +25,11 @@ def pinned_versions(lock: Path) -> dict[str, str]:
 )
 def test_lock_satisfies_pyproject(lock, extras):
     pins = pinned_versions(ROOT / lock)
-    wanted = [*PROJECT["dependencies"]]
+    required = [*PROJECT["dependencies"]]
     for extra in extras:
-        wanted += PROJECT["optional-dependencies"][extra]
+        required += PROJECT["optional-dependencies"][extra]
 
-    for text in wanted:
+    for text in required:
         requirement = Requirement(text)
         name = re.sub(r"[-_.]+", "-", requirement.name).lower()
         assert name in pins, f"{lock} has no pin for {requirement.name}: refresh it"
