@@ -22,6 +22,13 @@ logger = logging.getLogger(__name__)
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
 
 
+# HTTP authentication schemes (IANA's registry, and the common Token and ApiKey), by lower case.
+KNOWN_SCHEMES = {
+    name.lower(): name
+    for name in ("Basic", "Bearer", "Digest", "Negotiate", "Token", "ApiKey", "HOBA", "Mutual")
+}
+
+
 class AuthFileError(Exception):
     """The file of accepted Authorization values cannot be read."""
 
@@ -73,11 +80,17 @@ class Credentials:
         return matched
 
     def schemes(self) -> list[str]:
-        """Return the authentication schemes of the accepted values, for WWW-Authenticate."""
-        schemes = {
-            value.split(b" ", 1)[0].decode(errors="replace") for value in self.accepted_values()
-        }
-        return sorted(scheme for scheme in schemes if scheme) or ["Bearer"]
+        """Return the authentication schemes of the accepted values, for WWW-Authenticate.
+
+        Only registered scheme names are returned: the first word of a value without a scheme,
+        such as a bare token, is the secret itself, and this goes to clients without one.
+        """
+        schemes = set()
+        for value in self.accepted_values():
+            first_word = value.split(None, 1)[0].decode(errors="replace") if value.split() else ""
+            if first_word.lower() in KNOWN_SCHEMES:
+                schemes.add(KNOWN_SCHEMES[first_word.lower()])
+        return sorted(schemes) or ["Bearer"]
 
     def _refresh(self) -> None:
         """Re-read the file if it changed. Keep the values read last if it cannot be read."""
@@ -128,10 +141,14 @@ def auth_middleware(credentials: Credentials) -> Callable:
     async def middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if request.path in OPEN_PATHS or credentials.accepts(request.headers.get("Authorization")):
+        offered = request.headers.getall("Authorization", [])
+        # One header only: with several, a proxy and td could each read a different one.
+        if request.path in OPEN_PATHS or (len(offered) == 1 and credentials.accepts(offered[0])):
             return await handler(request)
 
-        reason = "missing" if "Authorization" not in request.headers else "not accepted"
+        reason = "missing" if not offered else "not accepted"
+        if len(offered) > 1:
+            reason = "sent more than once"
         logger.warning(
             "Rejected %s %s from %s: Authorization header %s",
             request.method,

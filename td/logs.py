@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
 # Attributes that every LogRecord has; anything else on a record came from `extra=`.
 _RECORD_ATTRIBUTES = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -44,6 +45,30 @@ def configure_logging(level: str = "info", log_format: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    parser_errors = logging.getLogger("aiohttp.server")
+    if not any(isinstance(item, MalformedRequestFilter) for item in parser_errors.filters):
+        parser_errors.addFilter(MalformedRequestFilter())
+
+
+class MalformedRequestFilter(logging.Filter):
+    """Shorten aiohttp's report of a request that its HTTP parser rejected to one warning.
+
+    aiohttp logs such a request at error level with a traceback whose text quotes the raw bytes
+    at fault, and those can be an Authorization header: a token over 8 KiB, or one with a
+    control character. The class of the error is all that is kept.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg = "Rejected a malformed HTTP request from %s: %s (status %d)"
+            record.args = (remote, type(error).__name__, error.code)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno = logging.WARNING
+            record.levelname = "WARNING"
+        return True
 
 
 class AccessLogger(AbstractAccessLogger):

@@ -368,3 +368,22 @@ async def test_dev_server_dies_with_killed_td(start_td, dog_api):
         await asyncio.sleep(0.1)
     else:
         raise AssertionError("the dev server outlived the td that started it")
+
+
+async def test_malformed_request_never_logs_header(start_td, td_args):
+    td = start_td(td_args)
+    await td.wait_ready()
+
+    for header in [b"Bearer TOPSECRET" + b"A" * 9000, b"Bearer TOPSECRET\x01"]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", td.port)
+        writer.write(
+            b"GET /workflow/ HTTP/1.1\r\nHost: td\r\nAuthorization: " + header + b"\r\n\r\n"
+        )
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        writer.close()
+        assert b" 400 " in status_line
+    assert td.stop() == 0
+
+    assert "Rejected a malformed HTTP request from 127.0.0.1" in td.log()
+    assert "TOPSECRET" not in td.log()
+    assert "Traceback" not in td.log()

@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict
 
 from td import api as api_module
 from td.server import create_runner
@@ -128,6 +129,27 @@ async def test_unreadable_auth_file_keeps_values(make_api, tmp_path, caplog, dam
     assert (await rejected.json())["artifacts"] == []
     errors = [record for record in caplog.records if "Reading the auth file" in record.message]
     assert len(errors) == 1
+
+
+async def test_challenge_never_reveals_secret(make_api, tmp_path):
+    auth_file = tmp_path / "auth"
+    auth_file.write_text("rawsecret-no-scheme\nBearer\ttab-secret\nbasic dGQ6c2VjcmV0\n")
+    api = await make_api(auth_file=auth_file, auth_value="envsecret")
+
+    response = await post(api, new_instance_id(), {})
+
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="td", Bearer realm="td"'
+
+
+async def test_repeated_header_is_rejected(make_api):
+    api = await make_api(auth_value=TOKEN)
+    headers = CIMultiDict([("Authorization", TOKEN), ("Authorization", "Bearer other")])
+
+    response = await post(api, new_instance_id(), headers)
+
+    assert response.status == 401
+    assert "sent more than once" in (await response.json())["error"]
 
 
 async def test_auth_file_and_env_value_both_count(make_api, tmp_path):
