@@ -121,7 +121,7 @@ def run_main(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> i
         return asyncio.run(runner.run())
     except RunError as error:
         runner.clear_progress()
-        print(f"td run: {error}", file=sys.stderr)
+        print(_printable(f"td run: {error}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         runner.clear_progress()
@@ -171,18 +171,21 @@ class Runner:
         started = time.monotonic()
         async with aiohttp.ClientSession(headers=self.headers) as session:
             instance_id, answer = await self._start(session)
-            self._line(f"Started {answer['resource_id']}: {answer.get('weblink', '')}")
+            self._line(f"Started {answer.get('resource_id')}: {answer.get('weblink', '')}")
             shown_status: str | None = None
             shown_artifacts: set[str] = set()
             spinner = itertools.cycle(SPINNER)
             next_poll = 0.0
             while True:
-                status = answer["status"]
+                status = str(answer["status"])
+                artifacts = answer.get("artifacts")
                 # Artifacts first: the step that added them happened before the status change.
-                for artifact in answer.get("artifacts", []):
-                    if artifact["resource_id"] not in shown_artifacts:
-                        shown_artifacts.add(artifact["resource_id"])
-                        self._line(f"{artifact['name']}: {artifact['weblink']}")
+                for artifact in artifacts if isinstance(artifacts, list) else []:
+                    if not isinstance(artifact, dict):
+                        continue
+                    if artifact.get("resource_id") not in shown_artifacts:
+                        shown_artifacts.add(artifact.get("resource_id"))
+                        self._line(f"{artifact.get('name')}: {artifact.get('weblink')}")
                 if status != shown_status and status not in FINAL:
                     self._line(status)
                     shown_status = status
@@ -196,7 +199,7 @@ class Runner:
                     return 0
                 if elapsed > self.timeout:
                     raise RunError(
-                        f"{answer['resource_id']} has not finished after "
+                        f"{answer.get('resource_id')} has not finished after "
                         f"{format_duration(timedelta(seconds=self.timeout))}"
                     )
 
@@ -220,16 +223,22 @@ class Runner:
         except (aiohttp.ClientError, ValueError):
             # An older td, or one behind a proxy that serves only /workflow: start anyway.
             return
-        for workflow in catalogue.get("workflows", []):
-            if workflow.get("id") != self.workflow:
+        workflows = catalogue.get("workflows") if isinstance(catalogue, dict) else None
+        for workflow in workflows if isinstance(workflows, list) else []:
+            if not isinstance(workflow, dict) or workflow.get("id") != self.workflow:
                 continue
-            declared = [param["name"] for param in workflow.get("parameters", [])]
+            parameters = workflow.get("parameters")
+            declared = [
+                str(param.get("name"))
+                for param in (parameters if isinstance(parameters, list) else [])
+                if isinstance(param, dict)
+            ]
             for name in sorted(set(self.params) - set(declared)):
-                print(
+                warning = (
                     f"td run: warning: {self.workflow} has no parameter {name!r}, so td ignores "
-                    f"it; its parameters: {', '.join(declared) or 'none'}",
-                    file=sys.stderr,
+                    f"it; its parameters: {', '.join(declared) or 'none'}"
                 )
+                print(_printable(warning), file=sys.stderr)
 
     async def _start(self, session: aiohttp.ClientSession) -> tuple[int, dict[str, Any]]:
         await self._warn_about_params(session)
@@ -268,11 +277,17 @@ class Runner:
                         answer = await response.json(content_type=None)
                     except ValueError:
                         answer = {"error": (await response.text())[:200]}
+                    if not isinstance(answer, dict):
+                        answer = {"error": repr(answer)[:200]}
             except aiohttp.ClientError as error:
                 raise RunError(f"cannot reach td at {self.server}: {error}") from None
 
             if status == 503 and time.monotonic() < deadline:
-                delay = float(retry_after) if retry_after.isdigit() else self.poll
+                delay = (
+                    float(retry_after)
+                    if retry_after.isascii() and retry_after.isdigit()
+                    else self.poll
+                )
                 left = deadline - time.monotonic()
                 self._line(
                     f"td responded with HTTP 503 ({answer.get('error')}); "
@@ -292,7 +307,7 @@ class Runner:
 
     def _line(self, text: str) -> None:
         self.clear_progress()
-        print(text, file=self.out, flush=True)
+        print(_printable(text), file=self.out, flush=True)
 
     def _progress(self, text: str) -> None:
         self.out.write(f"\r\033[K{text}")
@@ -304,3 +319,8 @@ class Runner:
             self.out.write("\r\033[K")
             self.out.flush()
             self._progress_shown = False
+
+
+def _printable(text: str) -> str:
+    """Return `text` with control characters escaped, so that a server cannot drive the terminal."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)

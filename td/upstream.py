@@ -100,6 +100,11 @@ async def get_json(
 
     try:
         return status, json.loads(body)
+    except RecursionError:
+        # Only a hostile or broken server nests JSON this deeply, and it would do so again.
+        raise final_error(
+            f"{service} responded with HTTP {status} and JSON nested too deeply", "UpstreamError"
+        ) from None
     except ValueError:
         activity.logger.warning(
             "%s responded with HTTP %d and a body that is not JSON", service, status
@@ -177,7 +182,8 @@ def clean_text(value: object, limit: int) -> str:
     """Return `value` as text of at most `limit` characters, fit for a log line and for Dispatch.
 
     Control characters and line and paragraph separators become spaces, so that a text cannot
-    forge a log line. Lone surrogates, which no UTF-8 database stores, become U+FFFD.
+    forge a log line. Lone surrogates, which no UTF-8 database stores, become U+FFFD, and
+    invisible format characters are dropped.
     """
     return "".join(_clean_char(char) for char in str(value)[:limit])
 
@@ -188,4 +194,8 @@ def _clean_char(char: str) -> str:
         return " "
     if category == "Cs":
         return "\ufffd"
+    if category == "Cf":
+        # Invisible format characters, such as the right-to-left override, which can make a
+        # text display as something else in Dispatch.
+        return ""
     return char

@@ -6,6 +6,7 @@ import pty
 import subprocess
 
 import pytest
+from aiohttp import web
 
 from tests.processes import DISPATCH_HEADERS, TD
 
@@ -160,3 +161,38 @@ async def test_run_on_terminal_shows_progress(td_server):
     assert code == 0, text
     assert "\r\x1b[K" in text
     assert "Completed in " in text
+
+
+async def test_run_survives_hostile_server(td_env):
+    async def catalogue(request: web.Request) -> web.Response:
+        return web.json_response([1, 2])
+
+    async def start(request: web.Request) -> web.Response:
+        answer = {
+            "status": "Failed",
+            "resource_id": "random_dog-1\x1b[2J",
+            "artifacts": [{"name": "\x1b]0;pwned\x07", "resource_id": "a", "weblink": "b"}, 3],
+            "error": "broken\x1b[2J",
+        }
+        return web.json_response(answer, status=201)
+
+    app = web.Application()
+    app.router.add_get("/workflows", catalogue)
+    app.router.add_post("/workflow/", start)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        code, stdout, stderr = await run_command(
+            ["random_dog", "-param=x=y", f"-server={url}"], td_env
+        )
+    finally:
+        await runner.cleanup()
+
+    assert code == 1
+    assert "Failed after" in stdout
+    assert "\x1b" not in stdout
+    assert "\\x1b" in stdout
+    assert "Traceback" not in stderr

@@ -244,7 +244,7 @@ async def test_unsplash_completes_with_credits(time_skipping_env, task_queue, un
 
 async def test_unsplash_credit_is_cleaned(time_skipping_env, task_queue, unsplash_api):
     photo = {
-        "description": "Line one\nline two\u0000",
+        "description": "Line one\nline two\u0000\u202e",
         "urls": {"regular": "https://images.unsplash.com/photo-1"},
         "links": {"html": "https://unsplash.com/photos/1"},
         "user": {"name": "Jane\udfff Doe", "links": {"html": "https://unsplash.com/@jane"}},
@@ -356,8 +356,17 @@ async def test_worker_registers_every_definition(time_skipping_env):
             Fault(status=200, body={"status": "success", "message": "https://a/\ud800.jpg"}),
             "http(s) link",
         ),
+        (Fault(status=200, raw=b"[" * 100_000), "nested too deeply"),
     ],
-    ids=["huge-body", "redirect", "javascript-url", "long-url", "nul-in-url", "surrogate-in-url"],
+    ids=[
+        "huge-body",
+        "redirect",
+        "javascript-url",
+        "long-url",
+        "nul-in-url",
+        "surrogate-in-url",
+        "deep-json",
+    ],
 )
 async def test_dog_bad_answers_fail_at_once(
     time_skipping_env, task_queue, dog_api, fault, expected

@@ -41,7 +41,8 @@ class DogActivities:
         message = body.get("message")
         if body["status"] != "success":
             if status == 404 or body.get("code") == 404:
-                raise final_error(f"dog.ceo: breed {breed!r} not found: {message}", "NotFound")
+                what = f"breed {breed!r}" if breed else "the random image service"
+                raise final_error(f"dog.ceo: {what} not found: {message}", "NotFound")
             raise final_error(f"dog.ceo responded with HTTP {status}: {message}", "UpstreamError")
         image = check_link(message, "dog.ceo")
 
