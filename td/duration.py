@@ -13,6 +13,8 @@ _UNIT_SECONDS = {
     "m": 60.0,
     "h": 3600.0,
 }
+# The longest duration Go can hold: 2**63 - 1 nanoseconds, about 2562047 hours.
+MAX_SECONDS = (2**63 - 1) / 1e9
 _TERM = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 
 
@@ -42,10 +44,10 @@ def parse_duration(text: str) -> timedelta:
             )
         seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         position = match.end()
-    try:
-        return timedelta(seconds=sign * seconds)
-    except OverflowError:
-        raise ValueError(f"invalid duration {text!r}: too long") from None
+    # Go's durations are int64 nanoseconds, so Go rejects anything longer, as td does.
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"invalid duration {text!r}: too long, the maximum is 2562047h")
+    return timedelta(seconds=sign * seconds)
 
 
 def format_duration(value: timedelta) -> str:

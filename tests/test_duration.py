@@ -115,3 +115,9 @@ def test_format_duration_like_go(value, expected):
 )
 def test_format_duration_round_trip(value):
     assert parse_duration(format_duration(value)) == value
+
+
+def test_longer_than_go_allows_raises():
+    assert parse_duration("2562047h") == timedelta(hours=2562047)
+    with pytest.raises(ValueError, match="too long"):
+        parse_duration("2562048h")
