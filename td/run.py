@@ -76,10 +76,13 @@ FLAGS = (
 )
 USAGE_HELP = """
 Starts WORKFLOW with a fresh instance id, as Dispatch does, and follows it until it ends.
-Exits 0 when it completes, 1 when it fails or td cannot be reached, 2 on a usage error.
+Exits 0 when it completes, 1 when it fails, when td cannot be reached or answers 503 for a
+minute, and 2 on a usage error.
 TD_AUTH, when set, is sent as the Authorization header.
 """
 FINAL = ("Completed", "Failed")
+# Seconds to keep retrying while td answers 503, for example while Temporal is down.
+UNAVAILABLE_LIMIT = 60.0
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
@@ -266,8 +269,8 @@ class Runner:
     async def _request(
         self, session: aiohttp.ClientSession, method: str, **arguments: Any
     ) -> tuple[int, dict[str, Any]]:
-        """Send a request; wait and retry on 503, raise RunError on any other error."""
-        deadline = time.monotonic() + self.timeout
+        """Send a request; wait and retry on 503 for a while, raise RunError on any other error."""
+        deadline = time.monotonic() + min(self.timeout, UNAVAILABLE_LIMIT)
         while True:
             try:
                 async with session.request(method, self.server, **arguments) as response:
@@ -290,14 +293,18 @@ class Runner:
                 )
                 left = deadline - time.monotonic()
                 self._line(
-                    f"td responded with HTTP 503 ({answer.get('error')}); "
-                    f"retrying in {delay:.0f}s, for {left:.0f}s more (-timeout)"
+                    f"td run: td responded with HTTP 503 ({answer.get('error')}); "
+                    f"retrying in {delay:.0f}s, for {left:.0f}s more"
                 )
                 await asyncio.sleep(delay)
                 continue
             if status >= 400 and not (status == 404 and answer.get("status") == "Failed"):
+                hint = ""
+                if status == 401:
+                    hint = " (set TD_AUTH to the accepted Authorization header value)"
                 raise RunError(
-                    f"td responded with HTTP {status} to {method}: {answer.get('error', answer)}"
+                    f"td responded with HTTP {status} to {method}: "
+                    f"{answer.get('error', answer)}{hint}"
                 )
             if not isinstance(answer, dict) or "status" not in answer:
                 raise RunError(

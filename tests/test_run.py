@@ -196,3 +196,28 @@ async def test_run_survives_hostile_server(td_env):
     assert "\x1b" not in stdout
     assert "\\x1b" in stdout
     assert "Traceback" not in stderr
+
+
+async def test_run_gives_up_on_lasting_503(td_env):
+    async def unavailable(request: web.Request) -> web.Response:
+        body = {"error": "not connected to Temporal", "artifacts": []}
+        return web.json_response(body, status=503, headers={"Retry-After": "0"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", unavailable)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        # -timeout bounds the retries too, so this ends in 2 s, not a minute.
+        code, stdout, stderr = await run_command(
+            ["random_dog", f"-server={url}", "-poll=100ms", "-timeout=2s"], td_env
+        )
+    finally:
+        await runner.cleanup()
+
+    assert code == 1
+    assert "td run: td responded with HTTP 503" in stdout
+    assert "td responded with HTTP 503 to POST: not connected to Temporal" in stderr
