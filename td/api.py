@@ -221,7 +221,7 @@ def _json_encoding(charset: str | None) -> str:
     except LookupError:
         name = None
     if name not in JSON_ENCODINGS:
-        raise InvalidRequest("body", f"unknown charset {charset!r}: send UTF-8")
+        raise InvalidRequest("body", f"unsupported charset {charset!r}: send UTF-8")
     return name
 
 

@@ -40,6 +40,7 @@ def configure_logging(level: str = "info", log_format: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JSONFormatter())
+        _keep_temporal_context_out_of_messages()
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
@@ -48,6 +49,16 @@ def configure_logging(level: str = "info", log_format: str = "text") -> None:
     parser_errors = logging.getLogger("aiohttp.server")
     if not any(isinstance(item, MalformedRequestFilter) for item in parser_errors.filters):
         parser_errors.addFilter(MalformedRequestFilter())
+
+
+def _keep_temporal_context_out_of_messages() -> None:
+    # The SDK's workflow and activity loggers append their ids to each message as a dict, and
+    # also pass them as the `temporal_workflow` or `temporal_activity` extra. A JSON line has
+    # them as keys already, so the message needs no copy.
+    from temporalio import activity, workflow
+
+    workflow.logger.workflow_info_on_message = False
+    activity.logger.activity_info_on_message = False
 
 
 class MalformedRequestFilter(logging.Filter):

@@ -174,7 +174,8 @@ def final_error(message: str, error_type: str) -> ApplicationError:
     first: it goes to td's log and to Dispatch as the instance's error.
     """
     message = clean_text(message, MAX_ERROR_LENGTH)
-    activity.logger.error(message)
+    # A warning: the workflow logs the failure of its step as an error, with the same text.
+    activity.logger.warning(message)
     return ApplicationError(message, type=error_type, non_retryable=True, category=LOGGED)
 
 

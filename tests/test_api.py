@@ -420,9 +420,9 @@ async def test_readyz_not_ready_unconnected(make_api):
     ("body", "headers", "message"),
     [
         ("[" * 5000 + "]" * 5000, {}, "nested too deeply"),
-        ("{}", {"Content-Type": "application/json; charset=bogus"}, "unknown charset"),
-        ("{}", {"Content-Type": "application/json; charset=punycode"}, "unknown charset"),
-        ("{}", {"Content-Type": "application/json; charset=undefined"}, "unknown charset"),
+        ("{}", {"Content-Type": "application/json; charset=bogus"}, "unsupported charset"),
+        ("{}", {"Content-Type": "application/json; charset=punycode"}, "unsupported charset"),
+        ("{}", {"Content-Type": "application/json; charset=undefined"}, "unsupported charset"),
         (b"\xff\xfe{}", {}, "not valid UTF-8"),
         (b"not gzip at all", {"Content-Encoding": "gzip"}, "could not be read"),
     ],

@@ -284,6 +284,9 @@ async def test_json_logs_one_object_a_line(start_td, td_args):
     assert any(entry.get("workflow_id") == f"random_dog-{instance_id}" for entry in access)
     assert all(isinstance(entry["duration_ms"], float) for entry in access)
     assert any(entry["level"] == "debug" for entry in entries)
+    running = [entry for entry in entries if entry["message"].startswith("Workflow instance")]
+    assert running[0]["temporal_workflow"]["workflow_id"] == f"random_dog-{instance_id}"
+    assert "{" not in running[0]["message"]
 
 
 async def test_log_level_warning_hides_info(start_td, td_args):
