@@ -209,7 +209,8 @@ Environment:
   TD_AUTH              one more accepted Authorization header value, beside -auth-file
   TEMPORAL_*           Temporal connection settings read by the temporal CLI too: TEMPORAL_API_KEY,
                        TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH,
-                       TEMPORAL_TLS_SERVER_CA_CERT_PATH, TEMPORAL_PROFILE and the profile file;
+                       TEMPORAL_TLS_SERVER_CA_CERT_PATH, TEMPORAL_TLS_SERVER_NAME,
+                       TEMPORAL_PROFILE, and the profile file or TEMPORAL_CONFIG_FILE;
                        -temporal and -namespace take precedence
 """
 

@@ -114,7 +114,7 @@ async def _serve(
         scheme = "https" if config.tls_context else "http"
         # The bound port, which differs from the flag's when that asks for port 0.
         bound_port = runner.addresses[0][1] if runner.addresses else port
-        logger.info("API listening on %s://%s:%d/workflow", scheme, host or "0.0.0.0", bound_port)
+        logger.info("API listening on %s://%s:%d/workflow/", scheme, host or "0.0.0.0", bound_port)
 
     worker_task: asyncio.Task[None] | None = None
     if config.worker:
