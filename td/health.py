@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import attrs
 from aiohttp import web
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
@@ -36,6 +37,13 @@ def add_health_routes(
             client = connection.client
             if not await client.service_client.check_health(timeout=HEALTH_CHECK_TIMEOUT):
                 reasons.append(f"Temporal at {connection.target} reports that it is not serving")
+            else:
+                # A namespace deleted after td connected fails every request, though the
+                # server is healthy.
+                await client.workflow_service.describe_namespace(
+                    DescribeNamespaceRequest(namespace=connection.namespace),
+                    timeout=HEALTH_CHECK_TIMEOUT,
+                )
         except TemporalUnavailable as error:
             reasons.append(str(error))
         except RPCError as error:

@@ -416,6 +416,29 @@ async def test_readyz_not_ready_unconnected(make_api):
     assert "127.0.0.1:1" in body["reasons"][0]
 
 
+async def test_readyz_not_ready_without_namespace(dev_env):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from td.api import create_app
+    from td.config import Config
+    from td.temporal import TemporalConnection
+    from td.workflows import load_definitions
+
+    target = dev_env.client.service_client.config.target_host
+    connection = TemporalConnection(target, "default")
+    await connection.connect()
+    # As if the namespace were deleted after td connected.
+    connection.namespace = "no-such-namespace"
+    app = create_app(Config(temporal=target, worker=False), connection, load_definitions())
+
+    async with TestClient(TestServer(app)) as http:
+        response = await http.get("/readyz")
+        body = await response.json()
+
+    assert response.status == 503
+    assert "no-such-namespace" in body["reasons"][0]
+
+
 @pytest.mark.parametrize(
     ("body", "headers", "message"),
     [
