@@ -12,7 +12,7 @@ def stop_with_launcher() -> None:
     """End td when the binary's launcher process dies, on Linux.
 
     A one-file binary runs as two processes: PyInstaller's launcher, whose pid a supervisor or a
-    shell knows, and td in its child. If SIGKILL ends the launcher, td would otherwise serve on,
+    shell holds, and td in its child. If SIGKILL ends the launcher, td would otherwise serve on,
     orphaned, holding its ports.
     """
     frozen_one_file = getattr(sys, "frozen", False) and Path(sys._MEIPASS).name.startswith("_MEI")

@@ -13,7 +13,7 @@ _UNIT_SECONDS = {
     "m": 60.0,
     "h": 3600.0,
 }
-# The longest duration Go can hold: 2**63 - 1 nanoseconds, about 2562047 hours.
+# Go's maximum duration: 2**63 - 1 nanoseconds, about 2562047 hours.
 MAX_SECONDS = (2**63 - 1) / 1e9
 _TERM = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 

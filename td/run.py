@@ -76,12 +76,12 @@ FLAGS = (
 )
 USAGE_HELP = """
 Starts WORKFLOW with a fresh instance id, as Dispatch does, and follows it until it ends.
-Exits 0 when it completes, 1 when it fails, when td cannot be reached or answers 503 for a
-minute, and 2 on a usage error.
+Exits 0 when it completes, 1 when it fails, when td cannot be reached or responds with 503
+for a minute, and 2 on a usage error.
 TD_AUTH, when set, is sent as the Authorization header.
 """
 FINAL = ("Completed", "Failed")
-# Seconds to keep retrying while td answers 503, for example while Temporal is down.
+# Seconds to keep retrying while td responds with 503, for example while Temporal is down.
 UNAVAILABLE_LIMIT = 60.0
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
