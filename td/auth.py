@@ -48,7 +48,9 @@ class Credentials:
         if path is not None:
             try:
                 self._reload(os.stat(path))
-            except (OSError, UnicodeDecodeError) as error:
+            except UnicodeDecodeError:
+                raise AuthFileError(f"cannot read the auth file {path}: it is not UTF-8") from None
+            except OSError as error:
                 raise AuthFileError(f"cannot read the auth file {path}: {error}") from error
             if not self._file_values and not self._value:
                 logger.warning(
@@ -65,7 +67,8 @@ class Credentials:
             self._refresh()
         values = list(self._file_values)
         if self._value:
-            values.append(self._value.encode())
+            # surrogateescape: a value from the environment may hold bytes that are not UTF-8.
+            values.append(self._value.encode("utf-8", "surrogateescape"))
         return values
 
     def accepts(self, header: str | None) -> bool:
@@ -87,9 +90,10 @@ class Credentials:
         """
         schemes = set()
         for value in self.accepted_values():
-            first_word = value.split(None, 1)[0].decode(errors="replace") if value.split() else ""
-            if first_word.lower() in KNOWN_SCHEMES:
-                schemes.add(KNOWN_SCHEMES[first_word.lower()])
+            words = value.split(None, 1)
+            # A value that is one word is all secret, even if that word is a scheme's name.
+            if len(words) == 2 and words[0].decode(errors="replace").lower() in KNOWN_SCHEMES:
+                schemes.add(KNOWN_SCHEMES[words[0].decode().lower()])
         return sorted(schemes) or ["Bearer"]
 
     def _refresh(self) -> None:
@@ -101,8 +105,9 @@ class Credentials:
                 self._reload(stat)
         except (OSError, UnicodeDecodeError) as error:
             # A file that is being replaced may be missing briefly. Log once per distinct error,
-            # not on every request.
-            message = str(error)
+            # not on every request. A decoding error's text quotes a byte of the file, which may
+            # be part of a secret, so it is not logged.
+            message = "it is not UTF-8" if isinstance(error, UnicodeDecodeError) else str(error)
             if message != self._last_error:
                 logger.error(
                     "Reading the auth file %s failed, keeping its last values: %s",

@@ -255,7 +255,10 @@ def build_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | No
     if auth_file is not None:
         try:
             auth_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
+        except UnicodeDecodeError:
+            # The error's text quotes a byte of the file, which may be part of a secret.
+            raise SettingError(f"cannot read -auth-file {auth_file}: it is not UTF-8") from None
+        except OSError as error:
             raise SettingError(f"cannot read -auth-file {auth_file}: {error}") from None
 
     return Config(
@@ -282,6 +285,23 @@ def build_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | No
     )
 
 
+def _utf8_variables(environ: Mapping[str, str]) -> dict[str, str]:
+    """Return the variables that UTF-8 can encode: the SDK's core rejects the whole set otherwise.
+
+    A variable of some other tool, or a TD_AUTH secret, may hold bytes that are not UTF-8, which
+    Python keeps as lone surrogates.
+    """
+    usable = {}
+    for name, value in environ.items():
+        try:
+            name.encode()
+            value.encode()
+        except UnicodeEncodeError:
+            continue
+        usable[name] = value
+    return usable
+
+
 def _temporal_settings(
     values: Mapping[str, Any], explicit: set[str], environ: Mapping[str, str]
 ) -> tuple[str, str, dict[str, Any]]:
@@ -298,7 +318,7 @@ def _temporal_settings(
 
     try:
         profile: dict[str, Any] = dict(
-            ClientConfig.load_client_connect_config(override_env_vars=dict(environ))
+            ClientConfig.load_client_connect_config(override_env_vars=_utf8_variables(environ))
         )
     except (OSError, ValueError, RuntimeError) as error:
         raise SettingError(f"invalid Temporal connection settings: {error}") from None

@@ -6,6 +6,7 @@ terminal, and exits 0 on Completed and 1 on Failed.
 
 import asyncio
 import itertools
+import json
 import os
 import random
 import sys
@@ -83,6 +84,9 @@ TD_AUTH, when set, is sent as the Authorization header.
 FINAL = ("Completed", "Failed")
 # Seconds to keep retrying while td responds with 503, for example while Temporal is down.
 UNAVAILABLE_LIMIT = 60.0
+# td's answers are a few kilobytes; one over this is not td's.
+MAX_ANSWER_SIZE = 1024 * 1024
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30)
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
@@ -186,8 +190,9 @@ class Runner:
                 for artifact in artifacts if isinstance(artifacts, list) else []:
                     if not isinstance(artifact, dict):
                         continue
-                    if artifact.get("resource_id") not in shown_artifacts:
-                        shown_artifacts.add(artifact.get("resource_id"))
+                    resource_id = str(artifact.get("resource_id"))
+                    if resource_id not in shown_artifacts:
+                        shown_artifacts.add(resource_id)
                         self._line(f"{artifact.get('name')}: {artifact.get('weblink')}")
                 if status != shown_status and status not in FINAL:
                     self._line(status)
@@ -221,11 +226,15 @@ class Runner:
         """Warn about params that the workflow does not declare, which td would ignore."""
         catalogue_url = urlunsplit(urlsplit(self.server)._replace(path="/workflows", query=""))
         try:
-            async with session.get(catalogue_url) as response:
-                catalogue = await response.json() if response.status == 200 else {}
-        except (aiohttp.ClientError, ValueError):
+            async with session.get(catalogue_url, timeout=REQUEST_TIMEOUT) as response:
+                body = await _read_limited(response)
+                ok = response.status == 200 and len(body) <= MAX_ANSWER_SIZE
+        except (aiohttp.ClientError, TimeoutError):
+            ok = False
+        if not ok:
             # An older td, or one behind a proxy that serves only /workflow: start anyway.
             return
+        catalogue = _decode_answer(body)
         workflows = catalogue.get("workflows") if isinstance(catalogue, dict) else None
         for workflow in workflows if isinstance(workflows, list) else []:
             if not isinstance(workflow, dict) or workflow.get("id") != self.workflow:
@@ -255,6 +264,10 @@ class Runner:
             status, answer = await self._request(session, "POST", json=body)
             if status == 201:
                 return instance_id, answer
+            if status != 200:
+                raise RunError(
+                    f"td responded with HTTP {status} to POST: {answer.get('error', answer)}"
+                )
         raise RunError("five random instance ids were all taken; try again")
 
     async def _follow(self, session: aiohttp.ClientSession, instance_id: int) -> dict[str, Any]:
@@ -273,25 +286,27 @@ class Runner:
         deadline = time.monotonic() + min(self.timeout, UNAVAILABLE_LIMIT)
         while True:
             try:
-                async with session.request(method, self.server, **arguments) as response:
+                async with session.request(
+                    method, self.server, timeout=REQUEST_TIMEOUT, **arguments
+                ) as response:
                     status = response.status
                     retry_after = response.headers.get("Retry-After", "")
-                    try:
-                        answer = await response.json(content_type=None)
-                    except ValueError:
-                        answer = {"error": (await response.text())[:200]}
-                    if not isinstance(answer, dict):
-                        answer = {"error": repr(answer)[:200]}
-            except aiohttp.ClientError as error:
-                raise RunError(f"cannot reach td at {self.server}: {error}") from None
+                    body = await _read_limited(response)
+            except (aiohttp.ClientError, TimeoutError) as error:
+                reason = str(error) or f"no response within {REQUEST_TIMEOUT.total:.0f}s"
+                raise RunError(f"cannot reach td at {self.server}: {reason}") from None
+            if len(body) > MAX_ANSWER_SIZE:
+                raise RunError(f"td responded with HTTP {status} and a body over 1 MiB")
+            answer = _decode_answer(body)
 
-            if status == 503 and time.monotonic() < deadline:
-                delay = (
-                    float(retry_after)
-                    if retry_after.isascii() and retry_after.isdigit()
-                    else self.poll
+            left = deadline - time.monotonic()
+            if status == 503 and left > 0:
+                # At least the poll interval, so that Retry-After: 0 does not flood td, and at
+                # most the time left.
+                seconds = (
+                    int(retry_after[:6]) if retry_after.isascii() and retry_after.isdigit() else 0
                 )
-                left = deadline - time.monotonic()
+                delay = min(max(seconds, self.poll), left)
                 self._line(
                     f"td run: td responded with HTTP 503 ({answer.get('error')}); "
                     f"retrying in {delay:.0f}s, for {left:.0f}s more"
@@ -317,7 +332,7 @@ class Runner:
         print(_printable(text), file=self.out, flush=True)
 
     def _progress(self, text: str) -> None:
-        self.out.write(f"\r\033[K{text}")
+        self.out.write(f"\r\033[K{_printable(text)}")
         self.out.flush()
         self._progress_shown = True
 
@@ -326,6 +341,26 @@ class Runner:
             self.out.write("\r\033[K")
             self.out.flush()
             self._progress_shown = False
+
+
+async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
+    """Read a body up to one byte past MAX_ANSWER_SIZE, which tells the caller it is too large."""
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > MAX_ANSWER_SIZE:
+            break
+    return bytes(body)
+
+
+def _decode_answer(body: bytes) -> dict[str, Any]:
+    """Decode td's answer; anything but a JSON object becomes {"error": <its start>}."""
+    text = body.decode("utf-8", "replace")
+    try:
+        answer = json.loads(text)
+    except (ValueError, RecursionError):
+        return {"error": text[:200]}
+    return answer if isinstance(answer, dict) else {"error": repr(answer)[:200]}
 
 
 def _printable(text: str) -> str:

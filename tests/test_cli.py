@@ -481,3 +481,10 @@ def test_single_label_ui_host_warns(caplog, ui, warned):
 def test_overlong_queue_raises():
     with pytest.raises(FlagError, match="at most 1000"):
         build_config(["-queue=" + "q" * 1001], {})
+
+
+def test_non_utf8_td_auth_is_usable():
+    # Python keeps bytes that are not UTF-8 as lone surrogates in os.environ.
+    config = build_config([], {"TD_AUTH": "Bearer \udcffX"})
+
+    assert config.auth_value == "Bearer \udcffX"

@@ -221,3 +221,40 @@ async def test_run_gives_up_on_lasting_503(td_env):
     assert code == 1
     assert "td run: td responded with HTTP 503" in stdout
     assert "td responded with HTTP 503 to POST: not connected to Temporal" in stderr
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda: web.Response(status=201, body=b"\xff\xfe\x00garbage"),
+        lambda: web.Response(status=201, body=b"[" * 200_000),
+        lambda: web.json_response(
+            {"status": "Running", "artifacts": [{"resource_id": []}]}, status=201
+        ),
+        lambda: web.json_response(
+            {"error": "down"}, status=503, headers={"Retry-After": "9" * 400}
+        ),
+        lambda: web.Response(status=201, body=b" " * (2 * 1024 * 1024)),
+    ],
+    ids=["not-utf8", "deep-json", "list-resource-id", "huge-retry-after", "huge-body"],
+)
+async def test_run_odd_answers_exit_1(td_env, answer):
+    async def respond(request: web.Request) -> web.Response:
+        return answer()
+
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", respond)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        code, _, stderr = await run_command(
+            ["random_dog", f"-server={url}", "-poll=100ms", "-timeout=2s"], td_env
+        )
+    finally:
+        await runner.cleanup()
+
+    assert code == 1
+    assert "Traceback" not in stderr
