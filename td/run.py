@@ -84,7 +84,7 @@ TD_AUTH, when set, is sent as the Authorization header.
 FINAL = ("Completed", "Failed")
 # Seconds to keep retrying while td responds with 503, for example while Temporal is down.
 UNAVAILABLE_LIMIT = 60.0
-# td's answers are a few kilobytes; one over this is not td's.
+# td's responses are a few kilobytes; a larger one does not come from td.
 MAX_ANSWER_SIZE = 1024 * 1024
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30)
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -344,7 +344,7 @@ class Runner:
 
 
 async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
-    """Read a body up to one byte past MAX_ANSWER_SIZE, which tells the caller it is too large."""
+    """Read a body up to one byte past MAX_ANSWER_SIZE, so the caller can see it is too large."""
     body = bytearray()
     async for chunk in response.content.iter_chunked(64 * 1024):
         body += chunk
@@ -354,7 +354,7 @@ async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
 
 
 def _decode_answer(body: bytes) -> dict[str, Any]:
-    """Decode td's answer; anything but a JSON object becomes {"error": <its start>}."""
+    """Decode a response body; anything but a JSON object becomes {"error": <its start>}."""
     text = body.decode("utf-8", "replace")
     try:
         answer = json.loads(text)
