@@ -41,7 +41,8 @@ class Credentials:
 
     def __init__(self, path: Path | None = None, value: str | None = None) -> None:
         self.path = path
-        self._value = value.strip() if value else None
+        # surrogateescape: a value from the environment may hold bytes that are not UTF-8.
+        self._value = value.strip().encode("utf-8", "surrogateescape") if value else None
         self._file_values: list[bytes] = []
         self._file_stamp: tuple[int, int] | None = None
         self._last_error: str | None = None
@@ -67,8 +68,7 @@ class Credentials:
             self._refresh()
         values = list(self._file_values)
         if self._value:
-            # surrogateescape: a value from the environment may hold bytes that are not UTF-8.
-            values.append(self._value.encode("utf-8", "surrogateescape"))
+            values.append(self._value)
         return values
 
     def accepts(self, header: str | None) -> bool:

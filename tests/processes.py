@@ -25,6 +25,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def without_temporal_flag(args: list[str]) -> list[str]:
+    """Return td's arguments without -temporal, for a test that points td elsewhere."""
+    return [arg for arg in args if not arg.startswith("-temporal=")]
+
+
 class Td:
     """A td child process and the URL of its API."""
 

@@ -10,7 +10,13 @@ import aiohttp
 import pytest
 
 from tests import upstreams
-from tests.processes import DISPATCH_HEADERS, Dispatch, free_port, new_instance_id
+from tests.processes import (
+    DISPATCH_HEADERS,
+    Dispatch,
+    free_port,
+    new_instance_id,
+    without_temporal_flag,
+)
 
 
 class DevServerProcess:
@@ -52,10 +58,6 @@ def dev_server(temporal_cli, tmp_path):
     server = DevServerProcess(temporal_cli, free_port(), tmp_path / "temporal.db")
     yield server
     server.stop()
-
-
-def without_temporal_flag(args: list[str]) -> list[str]:
-    return [arg for arg in args if not arg.startswith("-temporal=")]
 
 
 async def poll_once(url: str) -> tuple[int, dict, dict]:

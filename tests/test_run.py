@@ -1,13 +1,16 @@
 """`td run`: start and follow a workflow through a running td, as Dispatch would."""
 
 import asyncio
+import contextlib
 import os
 import pty
 import subprocess
+from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 
+from tests import upstreams
 from tests.processes import DISPATCH_HEADERS, TD
 
 
@@ -17,6 +20,17 @@ async def run_command(args: list[str], env: dict[str, str]) -> tuple[int, str, s
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
     return process.returncode, stdout.decode(), stderr.decode()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """Serve `app` on loopback in place of td, and yield its base URL."""
+    state = upstreams.StandIn()
+    runner = await upstreams.start(app, state)
+    try:
+        yield state.base_url
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture
@@ -179,17 +193,10 @@ async def test_run_survives_hostile_server(td_env):
     app = web.Application()
     app.router.add_get("/workflows", catalogue)
     app.router.add_post("/workflow/", start)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    async with serving(app) as url:
         code, stdout, stderr = await run_command(
             ["random_dog", "-param=x=y", f"-server={url}"], td_env
         )
-    finally:
-        await runner.cleanup()
 
     assert code == 1
     assert "Failed after" in stdout
@@ -205,18 +212,11 @@ async def test_run_gives_up_on_lasting_503(td_env):
 
     app = web.Application()
     app.router.add_route("*", "/{path:.*}", unavailable)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    async with serving(app) as url:
         # -timeout bounds the retries too, so this ends in 2 s, not a minute.
         code, stdout, stderr = await run_command(
             ["random_dog", f"-server={url}", "-poll=100ms", "-timeout=2s"], td_env
         )
-    finally:
-        await runner.cleanup()
 
     assert code == 1
     assert "td run: td responded with HTTP 503" in stdout
@@ -244,17 +244,10 @@ async def test_run_odd_answers_exit_1(td_env, answer):
 
     app = web.Application()
     app.router.add_route("*", "/{path:.*}", respond)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    async with serving(app) as url:
         code, _, stderr = await run_command(
             ["random_dog", f"-server={url}", "-poll=100ms", "-timeout=2s"], td_env
         )
-    finally:
-        await runner.cleanup()
 
     assert code == 1
     assert "Traceback" not in stderr

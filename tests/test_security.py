@@ -17,7 +17,7 @@ from td.server import create_runner
 from tests.certificates import Certificates, make_certificates
 from tests.grpc_proxy import GrpcProxy
 from tests.harness import Api, new_instance_id, start_params
-from tests.processes import DISPATCH_HEADERS, TD, Dispatch
+from tests.processes import DISPATCH_HEADERS, TD, Dispatch, without_temporal_flag
 
 TOKEN = DISPATCH_HEADERS["Authorization"]
 
@@ -296,10 +296,6 @@ def tls_env(td_env: dict[str, str], proxy: GrpcProxy, certificates: Certificates
         "TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(certificates.ca),
         "TEMPORAL_TLS_SERVER_NAME": "localhost",
     }
-
-
-def without_temporal_flag(args: list[str]) -> list[str]:
-    return [arg for arg in args if not arg.startswith("-temporal=")]
 
 
 @pytest.mark.parametrize("mode", ["tls", "mutual-tls", "api-key"])
